@@ -1,0 +1,98 @@
+"""Annotated FastAPI dependencies: the Studio, the caller (a :class:`Principal`), admin checks.
+
+Who the caller is depends on the host:
+
+* Standalone (:func:`standalone_auth`): API keys from the config, each with a role and an owner
+  name, sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. With no key
+  configured every caller is the local admin; :func:`image_studio.api.app.create_app` refuses
+  that unless the server is bound to a loopback address.
+* Inside Open WebUI the edge installs its own authenticator on ``app.state`` (Open WebUI's
+  ``get_verified_user``), so the routes here never import ``open_webui``.
+
+Roles: ``admin`` sees every job and asset and edits the config; ``user`` sees its own.
+A non-admin on an admin route gets 403; a missing or wrong key gets 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ..studio import Studio
+
+LOCAL_ADMIN = "local-admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller. ``owner`` names whose jobs and assets they are; ``role`` admin or user."""
+
+    owner: str
+    role: str = "user"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def scope(self) -> str | None:
+        """The owner filter for listings: None (everything) for admins."""
+        return None if self.is_admin else self.owner
+
+
+Authenticator = Callable[[Request], Awaitable[Principal]]
+
+
+def get_studio(request: Request) -> Studio:
+    return request.app.state.studio
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+
+
+async def standalone_auth(request: Request) -> Principal:
+    """Authenticate by API key against the current config (keys edited at run time apply at
+    once). ``?api_key=`` is accepted for EventSource and <img> URLs, which cannot set headers.
+
+    Raises:
+        HTTPException: 401 when keys are configured and none or a wrong one is presented.
+    """
+    studio: Studio = request.app.state.studio
+    keys = studio.config.api_keys
+    if not keys:
+        return Principal(owner=LOCAL_ADMIN, role="admin")
+    presented = _presented_key(request)
+    if presented:
+        for key in keys:
+            if hmac.compare_digest(key.key.get_secret_value().encode(), presented.encode()):
+                return Principal(owner=key.owner, role=key.role)
+    raise HTTPException(
+        status_code=401,
+        detail={"type": "Unauthorized", "message": "a valid API key is required (Authorization: Bearer <key>)"},
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def get_principal(request: Request) -> Principal:
+    auth: Authenticator = getattr(request.app.state, "authenticate", standalone_auth)
+    return await auth(request)
+
+
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Raises HTTPException 403 for a non-admin."""
+    if not principal.is_admin:
+        raise HTTPException(status_code=403, detail={"type": "Forbidden", "message": "admins only"})
+    return principal
+
+
+StudioDep = Annotated[Studio, Depends(get_studio)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,247 @@
+"""The ``image-studio`` command: serve | generate | providers | jobs.
+
+``generate`` runs in-process on the same data directory and database as the server (so the
+asset shows in the server's gallery), or, with ``--server URL`` (``IMAGE_STUDIO_SERVER``),
+through a running server's HTTP API and its SSE events. Either way it shows a live progress
+bar and prints the saved file paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .config import Settings
+from .errors import ImageStudioError
+from .types import GenerationRequest, JobStatus
+
+app = typer.Typer(help="Image Studio: image and video generation over many backends.", no_args_is_help=True)
+providers_app = typer.Typer(help="Configured providers.", invoke_without_command=True)
+app.add_typer(providers_app, name="providers")
+console = Console(stderr=True)
+out = Console()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """``"512x768"`` -> ``(512, 768)`` pixels.
+
+    Raises:
+        typer.BadParameter: not WIDTHxHEIGHT.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", size)
+    if not match:
+        raise typer.BadParameter("use WIDTHxHEIGHT, e.g. 512x512", param_hint="--size")
+    return int(match.group(1)), int(match.group(2))
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="address to bind (default IMAGE_STUDIO_HOST or 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default IMAGE_STUDIO_PORT or 8765)")] = None,
+) -> None:
+    """Start the standalone studio (API at /api/v1/image-studio, UI at /image-studio/)."""
+    import uvicorn
+
+    from .api.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = Settings(**overrides)
+    console.print(f"Image Studio on http://{settings.host}:{settings.port}/image-studio/ "
+                  f"(data in {settings.data_dir.resolve()})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+
+
+def _request_from_options(prompt: str, provider: str | None, model: str | None, workflow: str | None,
+                          size: str, steps: int | None, seed: int | None, n: int, negative: str | None,
+                          cfg_scale: float | None, sampler: str | None, video: bool) -> GenerationRequest:
+    width, height = parse_size(size)
+    try:
+        return GenerationRequest(
+            prompt=prompt, negative_prompt=negative, provider=provider, model=model, workflow=workflow,
+            width=width, height=height, steps=steps, seed=seed, n=n, cfg_scale=cfg_scale, sampler=sampler,
+            media="video" if video else "image",
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="what to generate")],
+    provider: Annotated[Optional[str], typer.Option(help="provider id (default: the default and its chain)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model / checkpoint")] = None,
+    workflow: Annotated[Optional[str], typer.Option(help="ComfyUI workflow template")] = None,
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT in pixels")] = "512x512",
+    steps: Annotated[Optional[int], typer.Option(help="sampler steps")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed (random if not given)")] = None,
+    n: Annotated[int, typer.Option(help="number of images")] = 1,
+    negative: Annotated[Optional[str], typer.Option("--negative", help="negative prompt")] = None,
+    cfg_scale: Annotated[Optional[float], typer.Option(help="CFG scale")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="sampler name")] = None,
+    video: Annotated[bool, typer.Option("--video", help="ask for a video")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="copy the results into this folder")] = Path("."),
+    server: Annotated[Optional[str], typer.Option(envvar="IMAGE_STUDIO_SERVER",
+                                                  help="use a running server's API instead of running in-process")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="IMAGE_STUDIO_API_KEY", help="API key for --server")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the job")] = 900.0,
+) -> None:
+    """Generate, with a live progress bar; prints the saved file paths."""
+    request = _request_from_options(prompt, provider, model, workflow, size, steps, seed, n, negative,
+                                    cfg_scale, sampler, video)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if server:
+            from .client import generate_remote
+
+            paths = asyncio.run(generate_remote(server, request, out_dir, api_key=api_key, timeout=timeout,
+                                                progress=_progress_bar()))
+        else:
+            paths = asyncio.run(_generate_local(request, out_dir, timeout))
+    except ImageStudioError as exc:
+        console.print(f"[red]error:[/red] {exc.message}" + (f" (field: {exc.field})" if exc.field else ""))
+        raise typer.Exit(1) from exc
+    for path in paths:
+        out.print(str(path))
+
+
+def _progress_bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False)
+
+
+async def _generate_local(request: GenerationRequest, out_dir: Path, timeout: float) -> list[Path]:
+    from .studio import Studio
+
+    studio = Studio(Settings(), recover=False)
+    await studio.start()
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("generating", total=1.0, status="queued")
+            async with studio.events() as events:
+                job = await studio.submit(request, owner=os.environ.get("IMAGE_STUDIO_OWNER", "local-admin"))
+                job_id = job.id
+                async with asyncio.timeout(timeout):
+                    while True:
+                        event = await events.get()
+                        if event.job_id != job_id:
+                            continue
+                        if event.progress is not None:
+                            bar.update(task, completed=event.progress)
+                        label = event.type if not event.provider else f"{event.type} ({event.provider})"
+                        bar.update(task, status=label)
+                        if event.type in {s.value for s in (JobStatus.succeeded, JobStatus.failed,
+                                                            JobStatus.canceled, JobStatus.expired)}:
+                            break
+        job = await studio.get_job(job_id)
+        if job.status is not JobStatus.succeeded:
+            raise ImageStudioError(f"job {job.status.value}: {(job.error or {}).get('message', '')}")
+        paths = []
+        for asset_id in job.asset_ids:
+            asset = await studio.get_asset(asset_id)
+            src = studio.assets.local_path(asset)
+            dest = out_dir / f"{asset.id}.{asset.path.rsplit('.', 1)[-1]}"
+            if src is not None:
+                shutil.copyfile(src, dest)
+            paths.append(dest.resolve())
+        return paths
+    finally:
+        await studio.stop()
+
+
+@providers_app.callback()
+def providers_list(ctx: typer.Context) -> None:
+    """Show every configured provider with a health probe of each backend."""
+    if ctx.invoked_subcommand is not None:
+        return
+    asyncio.run(_providers_table(None))
+
+
+@providers_app.command("test")
+def providers_test(provider_id: Annotated[str, typer.Argument(help="provider id")]) -> None:
+    """Probe one provider's backends with a free call and print what was found."""
+    ok = asyncio.run(_providers_table(provider_id))
+    if not ok:
+        raise typer.Exit(1)
+
+
+async def _providers_table(only: str | None) -> bool:
+    from .studio import Studio
+
+    studio = Studio(Settings(), recover=False, run_queue=False)
+    await studio.start()
+    all_ok = True
+    try:
+        table = Table("provider", "type", "backend", "status", "latency", "details")
+        for summary in studio.provider_summaries():
+            pid = summary["id"]
+            if only and pid != only:
+                continue
+            if not summary["loaded"]:
+                all_ok = False
+                reason = summary["error"]["message"] if summary["error"] else "disabled"
+                table.add_row(pid, summary["type"], "-", "[red]not loaded[/red]", "-", reason)
+                continue
+            for status in await studio.test_provider(pid):
+                all_ok &= status.ok
+                table.add_row(pid, summary["type"], status.backend or "-",
+                              "[green]ok[/green]" if status.ok else "[red]down[/red]",
+                              f"{status.latency * 1000:.0f} ms" if status.latency is not None else "-",
+                              status.message or json.dumps(status.details)[:80])
+        if only and only not in studio.config.providers:
+            console.print(f"[red]no provider {only!r}[/red]")
+            return False
+        out.print(table)
+    finally:
+        await studio.stop()
+    return all_ok
+
+
+@app.command()
+def jobs(
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+    status: Annotated[Optional[JobStatus], typer.Option(help="only this status")] = None,
+) -> None:
+    """List recent jobs, newest first."""
+    asyncio.run(_jobs_table(limit, status))
+
+
+async def _jobs_table(limit: int, status: JobStatus | None) -> None:
+    from .jobs.store import JobStore
+
+    settings = Settings()
+    store = JobStore(settings.resolved_database_url)
+    await store.open()
+    try:
+        page = await store.list_jobs(status=[status] if status else None, limit=limit)
+        table = Table("id", "status", "provider", "created", "prompt", "assets", "error")
+        for job in page.items:
+            table.add_row(job.id[:12], job.status.value, job.provider or "-",
+                          job.created_at.strftime("%Y-%m-%d %H:%M:%S"), job.request.prompt[:40],
+                          str(len(job.asset_ids)), ((job.error or {}).get("message") or "")[:60])
+        out.print(table)
+    finally:
+        await store.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
