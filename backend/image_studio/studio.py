@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -378,11 +379,28 @@ class Studio:
                                         message=f"{src} failed ({reason}); trying {dst}",
                                         data={"from": src, "to": dst, "reason": reason}))
 
+        request = await self._resolve_workflow(job.request)
         return await self.orchestrator.run(
-            job.request, job_id=job_id, cancel_event=cancel_event,
+            request, job_id=job_id, cancel_event=cancel_event,
             timeout=job.timeout or self.settings.job_timeout, on_progress=on_progress,
             on_attempt=on_attempt, on_remember=on_remember, on_fallback=on_fallback, resume=resume,
         )
+
+    async def _resolve_workflow(self, request: GenerationRequest) -> GenerationRequest:
+        """A request whose ``workflow`` names a saved workflow gets the saved template inline
+        (JSON), so adapters never touch the database; shipped names and inline JSON pass."""
+        name = request.workflow
+        if not name or name.lstrip().startswith("{"):
+            return request
+        from .jobs.workflow_store import WorkflowStore
+
+        try:
+            saved = await WorkflowStore(self.store).get(name)
+        except NotFound:
+            return request
+        template = {"name": saved.name, "description": saved.description or "", "prompt": saved.api,
+                    "slots": saved.slots}
+        return request.model_copy(update={"workflow": json.dumps(template)})
 
     async def _store_outputs(self, job: Job, result: GenerationResult) -> list[str]:
         """Save every output file as an asset; returns the asset ids in output order."""
