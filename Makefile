@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The example config (ComfyUI, then Automatic1111, plus the placeholder) unless you give one.
 run: setup
-	$(VENV)/bin/image-studio serve
+	IMAGE_STUDIO_CONFIG="$${IMAGE_STUDIO_CONFIG:-examples/studio.yaml}" $(VENV)/bin/image-studio serve
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -17,3 +17,13 @@ def free_port() -> int:
 @pytest.fixture
 def unused_port() -> int:
     return free_port()
+
+
+@pytest.fixture(autouse=True)
+def _clean_studio_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's IMAGE_STUDIO_* or WEBUI_SECRET_KEY settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("IMAGE_STUDIO_") or name == "WEBUI_SECRET_KEY":
+            monkeypatch.delenv(name, raising=False)

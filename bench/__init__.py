@@ -1,0 +1,1 @@
+"""Benchmarks: each module has ``run() -> list[dict]`` and prints a table when run as a script."""
