@@ -325,11 +325,19 @@ async def test_resume_goes_to_remembered_provider_with_resume_id(http) -> None:
     assert result.provider_job_id == "prompt-77"
 
 
-async def test_resume_ignored_when_not_resumable(http) -> None:
+async def test_resume_that_cannot_happen_fails_rather_than_running_again(http) -> None:
     rig = Rig(http, {"a": {}, "b": {}}, chain=["b"])
-    result, _ = await rig.run(resume=("b", None, "prompt-77"))
-    assert result.provider == "a" and rig["b"].calls == 0
-    assert rig["a"].contexts[0].resume_id is None
+    with pytest.raises(GenerationFailed) as info:
+        await rig.run(resume=("b", None, "prompt-77"))
+    assert "not run again" in info.value.message and not info.value.retryable
+    assert rig["a"].calls == 0 and rig["b"].calls == 0
+
+
+async def test_resume_on_removed_backend_fails(http) -> None:
+    rig = Rig(http, {"b": {"capabilities": Capabilities(resumable=True), "backends": ["http://127.0.0.1:9"]}})
+    with pytest.raises(GenerationFailed) as info:
+        await rig.run(resume=("b", "http://127.0.0.1:1234", "p-1"))
+    assert "no longer configured" in info.value.message and rig["b"].calls == 0
 
 
 async def test_resume_failure_falls_back_to_chain(http) -> None:
@@ -386,3 +394,14 @@ async def test_duplicate_job_id_is_a_conflict(http) -> None:
     await rig.fails(Conflict, job_id="same")
     gate.release()
     await task
+
+
+async def test_adapter_retryable_flag_is_honoured(http) -> None:
+    not_retryable = ProviderUnavailable("started without --api", retryable=False)
+    rig = Rig(http, {"a": {"script": [not_retryable]}, "b": {}}, chain=["b"])
+    result, calls = await rig.run()
+    assert result.provider == "b" and rig["a"].calls == 1 and rig.sleep.calls == []
+    oom = GenerationFailed("CUDA out of memory", retryable=True)
+    rig = Rig(http, {"a": {"script": [oom]}, "b": {}}, chain=["b"])
+    result, calls = await rig.run()
+    assert result.provider == "a" and rig["a"].calls == 2 and len(rig.sleep.calls) == 1

@@ -104,7 +104,13 @@ class BackendConfig(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.name or self.url
+        """``name``, else the URL without any ``user:password@`` (labels appear in job
+        records, logs and ``GET /providers``, so they never carry credentials)."""
+        if self.name:
+            return self.name
+        scheme, sep, rest = self.url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
     @field_validator("url")
     @classmethod

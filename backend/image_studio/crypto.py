@@ -370,6 +370,19 @@ def decrypt_secrets(data: Mapping[str, Any], box: SecretBox | Callable[[], Secre
     return _map_secrets(copy.deepcopy(dict(data)), dec)
 
 
+def rotate_secrets(data: Mapping[str, Any], box: SecretBox) -> dict[str, Any]:
+    """A deep copy of a stored config dict with every ``enc:v1:`` secret re-encrypted under
+    the primary key (values saved under an old key move to the new one).
+
+    Raises:
+        ConfigError: a value decrypts under no key; ``field`` is its path.
+    """
+    def rot(path: str, value: str, _kind: str) -> str:
+        return box.rotate(value, field=path) if SecretBox.is_encrypted(value) else box.encrypt(value)
+
+    return _map_secrets(copy.deepcopy(dict(data)), rot)
+
+
 def config_from_storable(data: Mapping[str, Any], box: SecretBox) -> StudioConfig:
     """The :class:`StudioConfig` in a dict from :func:`config_to_storable`, secrets decrypted.
     References are not checked (a stored layer may name providers of the file).

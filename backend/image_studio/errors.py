@@ -14,6 +14,7 @@
      |   |- ContentRejected         no retry and no fallback unless configured
      |   '- GenerationFailed        the backend ran and failed (ComfyUI execution_error)
      |- JobCanceled
+     |- PermissionDenied            the caller may not do this (HTTP 403)
      |- NotFound                    an unknown job, asset, provider or workflow (HTTP 404)
      |- Conflict                    an Idempotency-Key reused with another body (HTTP 409)
      '- FallbackExhausted(attempts) every attempt with its error

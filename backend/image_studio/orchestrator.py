@@ -34,6 +34,7 @@ from .errors import (
     AuthenticationFailed,
     Conflict,
     ConfigError,
+    GenerationFailed,
     ImageStudioError,
     InvalidRequest,
     JobCanceled,
@@ -261,12 +262,17 @@ class Orchestrator:
             return None
         pid, label, resume_id = resume
         provider = self.providers.get(pid)
-        if provider is None or not self._enabled(pid) or not provider.capabilities.resumable or not resume_id:
-            return None
-        labels = [b.label if b is not None else None for b in provider.backends]
-        if label not in labels:
-            log.info("not resuming on %s: backend %r is no longer configured", pid, label)
-            return None
+        why = None
+        if provider is None or not self._enabled(pid):
+            why = f"provider {pid!r} is no longer configured"
+        elif not provider.capabilities.resumable or not resume_id:
+            why = f"provider {pid!r} cannot resume a job"
+        elif label not in [b.label if b is not None else None for b in provider.backends]:
+            why = f"backend {label!r} of {pid!r} is no longer configured"
+        if why:
+            # The job may already have run there: never start it again elsewhere.
+            raise GenerationFailed(f"cannot resume job {resume_id} ({why}); not run again to avoid running it twice",
+                                   provider=pid, backend=label, retryable=False)
         return _Target(pid, label, resume_id)
 
     async def _run_chain(self, run: JobRun, chain: list[str], target: _Target | None) -> GenerationResult:

@@ -14,9 +14,13 @@ RateLimited             ``retry_after`` known and <= ``rate_limit_wait_max``: wa
                         known) and fall back
 AuthenticationFailed    no retry; cool down ``AUTH_COOLDOWN`` (600 s); fall back
 ContentRejected         raised at once, unless ``fallback_on_content_rejected`` is true in the
-                        provider's ``ProviderConfig.settings`` or in ``request.extra``: then
-                        fall back (never retried on the same provider)
-GenerationFailed        no retry; fall back (any other ProviderError likewise)
+                        provider's config (``fallback_on_content_rejected``) or in
+                        ``request.extra``: then fall back (never retried on the same provider)
+GenerationFailed        no retry; fall back (any other ProviderError likewise) — unless the
+                        adapter marked it ``retryable`` (an out-of-memory error): then the
+                        ProviderUnavailable backoff
+any ProviderError with  no retry, whatever its class (the adapter knows a retry cannot help,
+``retryable=False``     e.g. a server started without its API); fall back
 InvalidRequest          raised at once: no retry, no fallback
 JobCanceled             raised at once
 any other exception     wrapped as GenerationFailed (message kept); fall back
@@ -36,9 +40,11 @@ from .balancer import AUTH_COOLDOWN, BackendPool, BackendState
 from .errors import (
     AuthenticationFailed,
     ContentRejected,
+    GenerationFailed,
     ImageStudioError,
     InvalidRequest,
     JobCanceled,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -117,8 +123,12 @@ class RetryPolicy:
             raise err
         if tries.n >= self.max_retries:
             return None
+        if isinstance(err, ProviderError) and not err.retryable:
+            return None  # the adapter knows this will not change (e.g. a server without --api)
         if isinstance(err, ProviderUnavailable):
             return self.backoff(tries.n)
+        if isinstance(err, GenerationFailed):
+            return self.backoff(tries.n)  # retryable only when the adapter said so (out of memory)
         if isinstance(err, ProviderTimeout):
             return self.backoff(tries.n) if tries.timeouts == 0 else None
         if isinstance(err, RateLimited) and err.retry_after is not None and err.retry_after <= self.rate_limit_wait_max:

@@ -114,6 +114,9 @@ class Studio:
                 whose own settings are invalid does not stop the start: it is reported in
                 :attr:`provider_errors`, at ``/health`` and in the settings panel.
         """
+        if self.settings.queue != "embedded" and isinstance(self.queue, EmbeddedQueue):
+            raise ConfigError(f"IMAGE_STUDIO_QUEUE={self.settings.queue}: the PostgreSQL-backed queue is not "
+                              "part of this version yet; use the default 'embedded'", field="queue")
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.http_timeout, connect=10.0),
@@ -220,7 +223,7 @@ class Studio:
                 ``provider``).
             Conflict: the key was used with another body (HTTP 409).
         """
-        self._check_routable(request)
+        self.check_routable(request)
         job = Job(
             id=new_id(), request=request, owner=owner, idempotency_key=idempotency_key,
             batch_id=batch_id, timeout=timeout or self.settings.job_timeout,
@@ -233,7 +236,8 @@ class Studio:
         self._publish(ProgressEvent(job_id=job.id, type="queued", position=position, progress=0.0))
         return job
 
-    def _check_routable(self, request: GenerationRequest) -> None:
+    def check_routable(self, request: GenerationRequest) -> None:
+        """Raise what :meth:`submit` would raise for a request no provider can take."""
         if not self.providers:
             detail = "; ".join(f"{k}: {v.message}" for k, v in self.provider_errors.items())
             raise ConfigError(

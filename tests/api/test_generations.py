@@ -141,3 +141,10 @@ def test_batch_grid_makes_one_job_per_combination(api: Api):
     assert len(listed) == 4
     bad = api.post("/generations/batch", json={"base": {"prompt": "x"}, "grid": {"colour": [1]}})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "grid.colour"
+
+
+def test_batch_is_all_or_nothing(api: Api):
+    r = api.post("/generations/batch", json={"requests": [
+        {"prompt": "fine", "width": 64, "height": 64}, {"prompt": "bad", "provider": "nope"}]})
+    assert r.status_code == 404 and r.json()["error"]["field"] == "provider"
+    assert api.get("/jobs").json()["items"] == []

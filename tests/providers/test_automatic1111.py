@@ -20,7 +20,8 @@ from image_studio.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from image_studio.providers.automatic1111 import Automatic1111Provider, _step_counts, build_payload
+from image_studio.providers.automatic1111 import Automatic1111Provider
+from image_studio.providers.automatic1111.wire import build_payload, step_counts
 from image_studio.providers.base import ImageProvider
 from image_studio.providers.registry import create_provider
 from image_studio.types import GenerationRequest
@@ -183,9 +184,9 @@ def test_payload_keeps_task_id_and_merges_override_settings() -> None:
 def test_step_counts_come_from_state_when_sent_else_from_the_fraction() -> None:
     request = GenerationRequest(prompt="x", steps=10)
     state = {"sampling_steps": 10, "sampling_step": 4, "job_no": 1, "job_count": 2}
-    assert _step_counts({"progress": 0.7, "state": state}, request) == (14, 20)
-    assert _step_counts({"progress": 0.3}, request) == (3, 10)
-    assert _step_counts({"progress": None}, GenerationRequest(prompt="x", extra={"n_iter": "many"})) == (0, 100)
+    assert step_counts({"progress": 0.7, "state": state}, request) == (14, 20)
+    assert step_counts({"progress": 0.3}, request) == (3, 10)
+    assert step_counts({"progress": None}, GenerationRequest(prompt="x", extra={"n_iter": "many"})) == (0, 100)
 
 
 @pytest.mark.parametrize("where", ["credentials", "backend"])

@@ -7,10 +7,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ..errors import InvalidRequest, NotFound
+from ..errors import NotFound
 from ..jobs.store import AssetFilter
 from ..types import MediaKind
 from .deps import PrincipalDep, StudioDep
@@ -48,21 +48,26 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end_inclusive)`` of a single ``Range: bytes=a-b`` header, None if absent.
 
     Raises:
-        InvalidRequest: a range that is malformed or outside the file (field ``Range``).
+        HTTPException: 416 for a range that is malformed or outside the file (RFC 9110 §15.5.17).
     """
     if not header:
         return None
     match = _RANGE.match(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
-        raise InvalidRequest("only one range of the form bytes=start-end is served", field="Range")
+        raise _unsatisfiable("only one range of the form bytes=start-end is served", size)
     if match.group(1):
         start = int(match.group(1))
         end = int(match.group(2)) if match.group(2) else size - 1
     else:
         start, end = max(0, size - int(match.group(2))), size - 1
     if start >= size or start > end:
-        raise InvalidRequest(f"range outside the file of {size} bytes", field="Range")
+        raise _unsatisfiable(f"range outside the file of {size} bytes", size)
     return start, min(end, size - 1)
+
+
+def _unsatisfiable(message: str, size: int) -> HTTPException:
+    return HTTPException(416, detail={"type": "RangeNotSatisfiable", "message": message, "field": "Range"},
+                         headers={"Content-Range": f"bytes */{size}"})
 
 
 @router.get("/assets/{asset_id}/content", response_class=StreamingResponse,

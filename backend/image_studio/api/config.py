@@ -1,4 +1,4 @@
-"""Config: read (every caller: secrets masked), change, export and import (admins only).
+"""Config: read (secrets masked), change, export and import — admins only.
 
 An admin's change is validated as a whole (every provider built once, so a bad setting is a
 422 naming its field), stored encrypted, and applied without a restart.
@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
+from ..errors import ConfigError, InvalidRequest
 from ..providers.registry import available_types
 from .deps import AdminDep, PrincipalDep, StudioDep
 from .schemas import ConfigOut, ErrorBody
@@ -30,9 +31,18 @@ async def get_config(studio: StudioDep, principal: AdminDep) -> ConfigOut:
 @router.put("/config", response_model=ConfigOut, responses={422: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 async def put_config(studio: StudioDep, principal: AdminDep, body: dict[str, Any] = Body(...)) -> ConfigOut:
     """Replace the config (the shape ``GET /config`` returns). A secret sent back masked, or
-    left out, keeps its value. Applied at once, no restart."""
-    await studio.update_config(body)
+    left out, keeps its value. Applied at once, no restart. A provider defined in the config
+    file cannot be deleted here: left out, it is kept disabled."""
+    await _update(studio, body)
     return _out(studio)
+
+
+async def _update(studio, body: dict[str, Any]) -> None:  # noqa: ANN001
+    """Apply an update; a config that does not validate is the caller's input error (422)."""
+    try:
+        await studio.update_config(body)
+    except ConfigError as exc:
+        raise InvalidRequest(exc.message, field=exc.field) from exc
 
 
 @router.get("/config/export", response_model=dict[str, Any])
@@ -44,5 +54,5 @@ async def export_config(studio: StudioDep, principal: AdminDep) -> dict[str, Any
 @router.post("/config/import", response_model=ConfigOut, responses={422: {"model": ErrorBody}})
 async def import_config(studio: StudioDep, principal: AdminDep, body: dict[str, Any] = Body(...)) -> ConfigOut:
     """Same as ``PUT /config`` with an exported file."""
-    await studio.update_config(body)
+    await _update(studio, body)
     return _out(studio)

@@ -85,6 +85,8 @@ def expand_batch(body: BatchRequest) -> list[GenerationRequest]:
 async def create_batch(body: BatchRequest, studio: StudioDep, principal: PrincipalDep) -> BatchOut:
     """Queue many generations as one batch (its own id; jobs list with ``batch_id``)."""
     requests = expand_batch(body)
+    for request in requests:  # all or nothing: refuse before any job is queued
+        studio.check_routable(request)
     batch_id = new_id()
     jobs = [await studio.submit(r, owner=principal.owner, batch_id=batch_id) for r in requests]
     return BatchOut(batch_id=batch_id, jobs=[await job_out(studio, j, with_assets=False) for j in jobs])

@@ -113,15 +113,6 @@ class BatchOut(BaseModel):
     jobs: list[JobOut]
 
 
-class BackendOut(BaseModel):
-    provider: str
-    backend: str | None
-    in_flight: int = 0
-    healthy: bool = True
-    cooldown_until: float | None = None
-    failures: int = 0
-
-
 class ProviderOut(BaseModel):
     """A configured provider and its state."""
 
@@ -168,7 +159,6 @@ class ConfigOut(BaseModel):
 
     config: dict[str, Any]
     provider_types: list[str]
-    source: dict[str, Any] = Field(default_factory=dict)
 
 
 JobOut.model_rebuild()

@@ -6,7 +6,7 @@ queue loses nothing when the process stops: on start the Studio re-enqueues ever
 queue, on psycopg 3) fills the same interface when scaled out; Redis is not used for the queue
 because Open WebUI pins redis 8, which saq's Redis extra does not admit.
 
-Per-backend concurrency is the orchestrator's job (a semaphore per backend); the queue's
+Per-backend concurrency is the orchestrator's job (slots per backend in its balancer); the queue's
 ``workers`` bounds how many jobs run in this process at once.
 """
 
