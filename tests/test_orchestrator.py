@@ -257,6 +257,18 @@ async def test_cancel_event_set_by_caller_also_stops_backend(http) -> None:
     assert len(rig["a"].cancels) == 1
 
 
+async def test_shutdown_leaves_the_backend_job_running_for_resume(http) -> None:
+    rig = Rig(http, {"a": {"script": [HANG]}})
+    calls = Calls()
+    task = asyncio.create_task(rig.run(calls=calls))
+    await rig["a"].wait_calls(1)
+    task.cancel()  # the worker task is cancelled: the service is stopping, nobody canceled the job
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig["a"].cancels == []
+    assert calls.attempts[-1].error_type == "Interrupted"
+
+
 async def test_cancel_during_backoff_wakes_the_sleep(http) -> None:
     never = asyncio.Event()
 

@@ -379,8 +379,12 @@ class Orchestrator:
         try:
             result = await run.generate(provider, ctx, limit if limit < run.remaining() else None)
         except asyncio.CancelledError:
-            kind = "ProviderTimeout" if run.expired() else "JobCanceled"
-            text = f"job timed out after {run.timeout:g} s" if run.expired() else "canceled"
+            if run.expired():
+                kind, text = "ProviderTimeout", f"job timed out after {run.timeout:g} s"
+            elif run.cancel_event.is_set():
+                kind, text = "JobCanceled", "canceled"
+            else:
+                kind, text = "Interrupted", "the service stopped during this attempt"
             await run.finish(attempt, self._clock() - t0, "failed", kind, text)
             raise
         except Exception as exc:  # noqa: BLE001 - every adapter failure is classified below

@@ -161,7 +161,14 @@ class JobRun:
         try:
             done, _ = await asyncio.wait({gen, stop}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            await self.abandon(gen, stop)
+            if self.expired() or self.cancel_event.is_set():
+                await self.abandon(gen, stop)
+            else:
+                # The service is shutting down: leave the job running on the backend so that
+                # the next start resumes it from the remembered provider job id.
+                stop.cancel()
+                gen.cancel()
+                await asyncio.wait({gen}, timeout=CANCEL_GRACE)
             raise
         if gen in done and not self.cancel_event.is_set():
             stop.cancel()
