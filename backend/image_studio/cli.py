@@ -120,8 +120,8 @@ def generate(
     except ImageStudioError as exc:
         console.print(f"[red]error:[/red] {exc.message}" + (f" (field: {exc.field})" if exc.field else ""))
         raise typer.Exit(1) from exc
-    for path in paths:
-        out.print(str(path))
+    for path in paths:  # plain lines (no wrapping), for scripts
+        typer.echo(str(path))
 
 
 def _progress_bar() -> Progress:

@@ -101,3 +101,10 @@ async def test_restart_resumes_remembered_prompt_without_resubmitting(tmp_path, 
         assert [s["json"]["prompt_id"] for s in submits] == [current.provider_job_id]
     finally:
         await second.stop()
+
+
+def test_bad_slot_is_a_422_naming_the_slot(make_server, fake):
+    api = Api(make_server(comfy_config(fake.url)).url, None)
+    bad = graphs.template(graphs.invert(), name="bad", steps=[["9", "steps"]])
+    r = api.post("/workflows", json={"name": "bad", "workflow": bad})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "workflow.slots.steps"

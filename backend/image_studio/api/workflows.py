@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ..errors import InvalidRequest, NotFound
+from ..errors import ConfigError, InvalidRequest, NotFound
 from ..jobs.workflow_store import StoredWorkflow, WorkflowStore
 from ..providers.comfyui.workflow import (
     WorkflowTemplate,
@@ -110,9 +110,12 @@ async def _template(studio: Studio, name: str, workflow: dict[str, Any], provide
                     slots: dict[str, list[list[str]]] | None) -> tuple[WorkflowTemplate, dict | None]:
     ui = workflow if is_ui_workflow(workflow) else None
     info = await object_info(studio, provider) if ui is not None else None
-    template = template_from_json(workflow, name=name, object_info=info)
-    if slots is not None:
-        template = template_from_json({"name": name, "prompt": template.prompt, "slots": slots})
+    try:
+        template = template_from_json(workflow, name=name, object_info=info)
+        if slots is not None:
+            template = template_from_json({"name": name, "prompt": template.prompt, "slots": slots})
+    except ConfigError as exc:  # a slot pointing nowhere is the caller's input error here
+        raise InvalidRequest(exc.message, field=exc.field) from exc
     return template, ui
 
 
