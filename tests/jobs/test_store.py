@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,12 +15,36 @@ from image_studio.jobs.store import AssetFilter, JobStore, new_id, normalise_dat
 from image_studio.types import Asset, Attempt, GenerationRequest, Job, JobStatus, MediaKind, utcnow
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = JobStore(f"sqlite+aiosqlite:///{tmp_path}/studio.db")
-    await s.open()
-    yield s
-    await s.close()
+PG_URL = os.environ.get("IMAGE_STUDIO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    """The store on SQLite (the default) and on the real PostgreSQL (the scaled-out mode), in
+    a schema of its own that is dropped afterwards."""
+    if request.param == "sqlite":
+        s = JobStore(f"sqlite+aiosqlite:///{tmp_path}/studio.db")
+        await s.open()
+        yield s
+        await s.close()
+        return
+    schema = "ist_" + uuid.uuid4().hex[:10]
+    admin = JobStore(PG_URL)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except OSError as exc:  # pragma: no cover - PostgreSQL runs on every machine of this project
+        await admin.close()
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    try:
+        await s.open()
+        yield s
+    finally:
+        await s.close()
+        async with admin.engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.close()
 
 
 def make_job(owner="alice", key=None, prompt="a fox", **kw) -> Job:
