@@ -4,7 +4,7 @@
 
     ImageStudioError
      |- ConfigError                 fix the config; reported at startup and in the admin panel
-     |- InvalidRequest              HTTP 400/422; no retry, no fallback
+     |- InvalidRequest              HTTP 422; no retry, no fallback
      |- Unsupported                 this provider cannot do it; skip to the next in the chain
      |- ProviderError(provider, backend, status, retryable)
      |   |- ProviderUnavailable     connect errors, 5xx; retry with backoff, then fall back, cool down

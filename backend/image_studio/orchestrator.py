@@ -213,8 +213,9 @@ class Orchestrator:
         value=, max=, preview=, preview_mime=, message=)``; ``on_attempt(attempts)`` with the
         full list whenever it changes; ``on_remember(provider_id, backend_label,
         provider_job_id)``; ``on_fallback(from_provider, to_provider, reason)``. ``resume`` is
-        ``(provider_id, backend_label, provider_job_id)`` from an earlier run; it is used when
-        that provider is ``capabilities.resumable`` and still has that backend.
+        ``(provider_id, backend_label, provider_job_id)`` from an earlier run: the first attempt
+        resumes it there; when that provider is gone, cannot resume, or no longer has that
+        backend, the run fails (GenerationFailed) rather than running the job again elsewhere.
 
         Raises:
             InvalidRequest: the request is malformed for the provider, or names an unknown or

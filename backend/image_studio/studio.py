@@ -291,7 +291,16 @@ class Studio:
         job = await self.get_job(job_id, owner=owner)
         if job.done:
             return job
-        if self.queue.remove(job_id) or job.status is JobStatus.queued:
+        removed = self.queue.remove(job_id)
+        resume = self._resume.pop(job_id, None) if removed else None
+        if resume is not None:  # recovered after a restart, waiting to resume: stop it remotely
+            await self._cancel_remote(job_id, resume)
+            if await self.store.update_job(job_id, status=JobStatus.canceled, finished_at=utcnow(),
+                                           only_if_status={JobStatus.running}):
+                self._finish(job_id, ProgressEvent(job_id=job_id, type="canceled",
+                                                   message="canceled before it resumed"))
+            return await self.store.get_job(job_id)
+        if removed or job.status is JobStatus.queued:
             if await self.store.update_job(job_id, status=JobStatus.canceled, finished_at=utcnow(),
                                            only_if_status={JobStatus.queued}):
                 self._finish(job_id, ProgressEvent(job_id=job_id, type="canceled", message="canceled while queued"))
@@ -301,6 +310,22 @@ class Studio:
         if self.orchestrator is not None:
             await self.orchestrator.cancel(job_id)
         return await self.wait(job_id, 10.0)
+
+    async def _cancel_remote(self, job_id: str, resume: tuple[str, str | None, str]) -> None:
+        """Ask the provider to stop a remote job this process never ran (best effort, 10 s)."""
+        from .providers.base import JobContext
+
+        pid, label, remote_id = resume
+        provider = self.providers.get(pid)
+        if provider is None or self.http is None:
+            return
+        backend = next((b for b in provider.backends if (b.label if b else None) == label), None)
+        ctx = JobContext(job_id=job_id, provider_id=pid, http=self.http, backend=backend,
+                         resume_id=remote_id, provider_job_id=remote_id)
+        try:
+            await asyncio.wait_for(provider.cancel(ctx), 10.0)
+        except Exception as exc:  # noqa: BLE001 - the job ends canceled either way
+            log.warning("job %s: remote cancel on %s failed: %r", job_id, pid, exc)
 
     @contextlib.asynccontextmanager
     async def events(self, job_id: str | None = None) -> AsyncIterator[asyncio.Queue[ProgressEvent]]:

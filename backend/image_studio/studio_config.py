@@ -39,6 +39,7 @@ class ConfigManager:
         self.store = store
         self.fixed = fixed
         self.current = fixed or StudioConfig()
+        self._base: StudioConfig | None = fixed
         self._box: SecretBox | None = None
 
     @property
@@ -48,8 +49,12 @@ class ConfigManager:
         return self._box
 
     def base(self) -> StudioConfig:
-        """The config without the admin's layer: the fixed one, else file and environment."""
-        return self.fixed if self.fixed is not None else load_config(self.settings, None, box=self.box)
+        """The config without the admin's layer (the fixed one, else file and environment), as
+        read at :meth:`load`, so that a save compares against what the config in force was
+        built from."""
+        if self._base is None:
+            self._base = load_config(self.settings, None, box=self.box)
+        return self._base
 
     async def load(self) -> StudioConfig:
         """Read every source and return the effective config. Saved credentials encrypted
@@ -71,6 +76,7 @@ class ConfigManager:
         if self.fixed is not None:
             self.current = self._over(self.fixed, saved) if saved else self.fixed
         else:
+            self._base = load_config(self.settings, None, box=self.box)
             self.current = load_config(self.settings, saved, box=self.box)
         return self.current
 

@@ -108,3 +108,31 @@ def test_bad_slot_is_a_422_naming_the_slot(make_server, fake):
     bad = graphs.template(graphs.invert(), name="bad", steps=[["9", "steps"]])
     r = api.post("/workflows", json={"name": "bad", "workflow": bad})
     assert r.status_code == 422 and r.json()["error"]["field"] == "workflow.slots.steps"
+
+
+async def test_cancel_of_a_job_waiting_to_resume_stops_it_on_comfyui(tmp_path, fake):
+    settings = Settings(data_dir=tmp_path, secret_key="k")
+    config = comfy_config(fake.url)
+    workflow = json.dumps(graphs.template(graphs.sleep(steps=6, step_seconds=0.5), name="sleepy"))
+    fake.pause_at_step(2)
+    first = Studio(settings, config=config)
+    await first.start()
+    job = await first.submit(GenerationRequest(prompt="cancel me later", workflow=workflow, width=64, height=64))
+    for _ in range(500):
+        current = await first.store.get_job(job.id)
+        if current.provider_job_id:
+            break
+        await asyncio.sleep(0.02)
+    await first.stop()
+
+    second = Studio(settings, config=config, run_queue=False)  # recovered, not yet resumed
+    await second.start()
+    try:
+        assert second.queue_position(job.id) == 0
+        canceled = await second.cancel(job.id)
+        assert canceled.status is JobStatus.canceled
+        interrupts = [r for r in fake.requests if r["path"] == "/interrupt"]
+        assert interrupts and interrupts[-1]["json"] == {"prompt_id": current.provider_job_id}
+    finally:
+        fake.release()
+        await second.stop()

@@ -100,7 +100,7 @@ class AssetPage(BaseModel):
 class BatchRequest(BaseModel):
     """Many requests as one batch: either ``requests`` (full requests) or ``base`` plus
     ``prompts`` (one job per prompt) and/or ``grid`` (every combination of the listed values
-    of seed, cfg_scale, steps, sampler, scheduler)."""
+    of seed, cfg_scale, steps, sampler, scheduler, model, width, height)."""
 
     requests: list[GenerationRequest] = Field(default_factory=list, max_length=500)
     base: GenerationRequest | None = None

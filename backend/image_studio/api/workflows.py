@@ -102,7 +102,8 @@ async def object_info(studio: Studio, provider_id: str | None) -> dict[str, Any]
         fetch = getattr(provider, "object_info", None)
         if fetch is not None:
             return await fetch()
-    raise InvalidRequest("converting a UI-format workflow needs a ComfyUI provider (its /object_info)",
+    raise InvalidRequest(f"{provider_id!r} has no node catalogue (object_info): name a ComfyUI provider"
+                         if provider_id else "no ComfyUI provider is loaded to read object_info from",
                          field="provider")
 
 
@@ -152,6 +153,8 @@ async def get_workflow(workflow_id: str, studio: StudioDep, principal: Principal
 async def update_workflow(workflow_id: str, body: WorkflowUpdate, studio: StudioDep, principal: AdminDep) -> WorkflowOut:
     if workflow_id.startswith("builtin:"):
         raise InvalidRequest("shipped templates are read-only: save a copy under another name", field="workflow_id")
+    if body.name in list_templates():
+        raise InvalidRequest(f"{body.name!r} is a shipped template's name", field="name")
     store = WorkflowStore(studio.store)
     current = await store.get(workflow_id)
     fields: dict[str, Any] = {"name": body.name, "description": body.description}
@@ -186,6 +189,5 @@ async def workflow_parameters(workflow_id: str, studio: StudioDep, principal: Pr
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 async def comfyui_object_info(provider_id: str, studio: StudioDep, principal: PrincipalDep) -> dict[str, Any]:
     """The node catalogue of a ComfyUI provider's first backend, for the workflow editor."""
-    if provider_id not in studio.providers:
-        raise NotFound(f"no enabled provider {provider_id!r}", field="provider")
+    studio.provider(provider_id)  # NotFound, or the provider's ConfigError when it failed to load
     return await object_info(studio, provider_id)

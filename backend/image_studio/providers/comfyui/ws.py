@@ -73,6 +73,9 @@ class EventStream:
                  feature_flags: bool = True, proxy: str | bool | None = None,
                  logger: logging.Logger | None = None) -> None:
         self.url = url
+        scheme, sep, rest = url.partition("://")
+        self.label = f"{scheme}{sep}{rest.partition('/')[0].rpartition('@')[2]}"
+        """The socket's address without credentials, for logs and task names."""
         self.connect_timeout = connect_timeout
         self.headers = dict(headers or {})
         self.feature_flags = feature_flags
@@ -100,7 +103,7 @@ class EventStream:
         """Start the reader task (idempotent)."""
         if self._task is None or self._task.done():
             self._closed = False
-            self._task = asyncio.create_task(self._run(), name=f"comfyui-ws {self.url}")
+            self._task = asyncio.create_task(self._run(), name=f"comfyui-ws {self.label}")
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the socket; False when an attempt has failed
@@ -172,10 +175,10 @@ class EventStream:
                 raise
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, asyncio.TimeoutError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self.logger.debug("ComfyUI websocket %s: %s", self.url, self.last_error)
+                self.logger.debug("ComfyUI websocket %s: %s", self.label, self.last_error)
             except Exception as exc:  # noqa: BLE001 - the reader must outlive any surprise
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self.logger.warning("ComfyUI websocket %s failed: %s", self.url, self.last_error, exc_info=True)
+                self.logger.warning("ComfyUI websocket %s failed: %s", self.label, self.last_error, exc_info=True)
             finally:
                 self._ws = None
                 self._attempt.set()
@@ -195,7 +198,7 @@ class EventStream:
         self._connected.set()
         self._attempt.set()
         if self.connects > 1:
-            self.logger.info("ComfyUI websocket %s reconnected", self.url)
+            self.logger.info("ComfyUI websocket %s reconnected", self.label)
         self._broadcast(WS_CONNECTED)
 
     def _dispatch(self, message: str | bytes) -> None:
@@ -205,7 +208,7 @@ class EventStream:
             else:
                 self._on_text(message)
         except (ProviderError, ValueError, TypeError, KeyError) as exc:
-            self.logger.warning("ComfyUI websocket %s: unreadable message skipped: %s", self.url, exc)
+            self.logger.warning("ComfyUI websocket %s: unreadable message skipped: %s", self.label, exc)
 
     def _on_text(self, text: str) -> None:
         msg = json.loads(text)
