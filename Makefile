@@ -6,10 +6,16 @@ STAMP  := $(VENV)/.installed-dev
 
 .PHONY: setup run test bench clean
 
+# torch first, pinned: a CPU build of 2.13.0 lies on the project's machines; a bare `torch`
+# pulled in by diffusers would fetch a multi-GB CUDA build instead.
+TORCH  ?= torch==2.13.0
+EXTRAS ?= dev,local
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet '$(TORCH)'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -90,6 +90,36 @@ MAX_SIDE = 16384
 MAX_N = 64
 
 
+class LoraSpec(BaseModel):
+    """A LoRA to apply: its name as the backend lists it, and its weight (usually 0..1.5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300)
+    weight: float = Field(default=1.0, ge=-10, le=10)
+
+
+class HiresFix(BaseModel):
+    """A second, upscaled pass (Automatic1111's hires fix; a latent-upscale pass in ComfyUI).
+    ``scale`` multiplies width and height; ``steps`` None reuses the first pass's steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(default=2.0, ge=1.0, le=4.0)
+    upscaler: str | None = None
+    steps: int | None = Field(default=None, ge=1, le=150)
+    denoising_strength: float = Field(default=0.5, ge=0, le=1)
+
+
+class UpscaleSpec(BaseModel):
+    """Upscale ``init_image`` by ``scale`` with an upscaler model (None: the provider's default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(default=2.0, ge=1.0, le=8.0)
+    upscaler: str | None = None
+
+
 class GenerationRequest(BaseModel):
     """One generation request, the same shape for every provider.
 
@@ -98,11 +128,14 @@ class GenerationRequest(BaseModel):
     init image). ``extra`` carries provider-specific fields, passed through untouched.
     ``provider`` None means the default provider and its fallback chain; ``workflow`` names a
     ComfyUI workflow template. ``params`` sets a workflow's exposed parameters by name.
+    ``loras``, ``vae`` and ``hires`` are model add-ons for the local backends; ``upscale``
+    with an ``init_image`` asks for an upscale instead of a generation (``prompt`` may then be
+    empty).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=10_000)
+    prompt: str = Field(default="", max_length=10_000)
     negative_prompt: str | None = Field(default=None, max_length=10_000)
     provider: str | None = None
     model: str | None = None
@@ -119,6 +152,10 @@ class GenerationRequest(BaseModel):
     init_image: Base64Image | None = None
     mask: Base64Image | None = None
     denoising_strength: float | None = Field(default=None, ge=0, le=1)
+    loras: list[LoraSpec] = Field(default_factory=list, max_length=16)
+    vae: str | None = None
+    hires: HiresFix | None = None
+    upscale: UpscaleSpec | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -126,11 +163,17 @@ class GenerationRequest(BaseModel):
     def _check_inputs(self) -> "GenerationRequest":
         if self.mask is not None and self.init_image is None:
             raise ValueError("mask needs init_image: inpaint paints into an init image")
+        if self.upscale is not None and self.init_image is None:
+            raise ValueError("upscale needs init_image: the image to upscale")
+        if not self.prompt.strip() and self.upscale is None:
+            raise ValueError("prompt must not be empty")
         return self
 
     @property
     def mode(self) -> GenerationMode:
-        """txt2img, img2img (init image) or inpaint (init image and mask)."""
+        """txt2img, img2img (init image), inpaint (init image and mask) or upscale."""
+        if self.upscale is not None:
+            return GenerationMode.upscale
         if self.init_image is not None and self.mask is not None:
             return GenerationMode.inpaint
         if self.init_image is not None:
@@ -196,6 +239,9 @@ class Capabilities(BaseModel):
     negative_prompt: bool = True
     seed: bool = True
     async_only: bool = False
+    loras: bool = False
+    vae: bool = False
+    hires: bool = False
     resumable: bool = False
     """True when a remembered provider job id lets a restarted service pick the job up again."""
 
@@ -210,6 +256,14 @@ class Capabilities(BaseModel):
             return "no img2img (init_image given)"
         if mode is GenerationMode.inpaint and not self.inpaint:
             return "no inpaint (mask given)"
+        if mode is GenerationMode.upscale and not self.upscale:
+            return "no upscale"
+        if request.loras and not self.loras:
+            return "no LoRAs"
+        if request.vae and not self.vae:
+            return "no VAE choice"
+        if request.hires and not self.hires:
+            return "no hires fix"
         if request.width > self.max_width or request.height > self.max_height:
             return f"size {request.width}x{request.height} over the maximum {self.max_width}x{self.max_height}"
         if request.n > self.max_n:
