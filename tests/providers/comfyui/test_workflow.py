@@ -71,7 +71,7 @@ def test_apply_fills_slots_and_keeps_the_template() -> None:
         1234, 12, 5.5, "dpmpp_2m", "karras", 0.75)
     assert prompt["5"]["inputs"] == {"width": 640, "height": 448, "batch_size": 2}
     assert prompt["4"]["inputs"]["ckpt_name"] == "sd15.safetensors"
-    assert prompt.seed == 1234 and prompt.values["steps"] == 12
+    assert prompt.seed == 1234 and prompt.applied["steps"] == 12
     assert template.prompt == before, "apply must not change the template"
     assert json.loads(json.dumps(prompt)) == dict(prompt)
 

@@ -40,6 +40,7 @@ from .client import ComfyUIClient
 from .convert import is_ui_workflow
 from .protocol import collect_outputs, combo_options, history_finished, raise_for_history
 from .waiter import PromptWaiter
+from .addons import apply_addons
 from .workflow import WorkflowTemplate, apply, list_templates, load_template
 
 UPLOAD_SUBFOLDER = "image_studio"
@@ -152,8 +153,8 @@ class ComfyUIProvider(ImageProvider):
     def capabilities(self) -> Capabilities:
         inpaint = bool(self._template and self._template.has("mask"))
         return Capabilities(media=[MediaKind.image, MediaKind.video], txt2img=True, img2img=True, inpaint=inpaint,
-                            video=True, max_width=8192, max_height=8192, max_n=64, negative_prompt=True,
-                            seed=True, resumable=True)
+                            upscale=True, video=True, max_width=8192, max_height=8192, max_n=64,
+                            negative_prompt=True, seed=True, loras=True, vae=True, hires=True, resumable=True)
 
     def client(self, backend: BackendConfig | None = None) -> ComfyUIClient:
         """The client (and shared websocket) of one backend, made on first use."""
@@ -178,6 +179,8 @@ class ComfyUIProvider(ImageProvider):
     # -- generation ----------------------------------------------------------------------
 
     async def _load(self, request: GenerationRequest, client: ComfyUIClient) -> WorkflowTemplate:
+        if request.workflow is None and request.upscale is not None:
+            return load_template("upscale")
         if request.workflow is None and self._template is not None:
             return self._template
         source = _parse_source(request.workflow or self.settings.workflow)
@@ -214,10 +217,15 @@ class ComfyUIProvider(ImageProvider):
                       ctx: JobContext, prompt_id: str) -> dict[str, Any]:
         images = await self._upload_inputs(client, request, ctx.job_id)
         prompt = apply(template, request, images=images)
+        apply_addons(prompt, request)
+        if request.upscale is not None and template.has("scale"):
+            for node_id, name in template.slots["scale"]:
+                prompt[node_id]["inputs"][name] = request.upscale.scale
+            prompt.applied["scale"] = request.upscale.scale
         answer = await client.queue_prompt(prompt, prompt_id=prompt_id,
                                            extra_data={"extra_pnginfo": {"image_studio_job": ctx.job_id}})
         return {"number": answer.get("number"), "node_errors": answer.get("node_errors") or {},
-                "values": prompt.values}
+                "values": prompt.applied}
 
     async def _resume(self, client: ComfyUIClient, prompt_id: str) -> tuple[bool, dict[str, Any] | None]:
         """``(known, finished entry)`` of a remembered prompt: history first, then the queue,
@@ -347,12 +355,16 @@ class ComfyUIProvider(ImageProvider):
         return await self.client(backend).object_info()
 
     async def options(self, backend: BackendConfig | None = None) -> dict[str, Any]:
-        """``samplers``, ``schedulers``, ``checkpoints`` and ``workflows``, plus ``loras`` and
-        ``upscalers`` when the backend has LoraLoader / UpscaleModelLoader."""
+        """``samplers``, ``schedulers``, ``checkpoints`` and ``workflows``, plus the add-on
+        choices where the backend has the loader nodes: ``loras`` (LoraLoader), ``vaes``
+        (VAELoader), ``upscalers`` (UpscaleModelLoader) and ``latent_upscale_methods``
+        (LatentUpscaleBy, for the hires fix)."""
         client = self.client(backend)
         wanted = {"KSampler": {"samplers": "sampler_name", "schedulers": "scheduler"},
                   "CheckpointLoaderSimple": {"checkpoints": "ckpt_name"},
-                  "LoraLoader": {"loras": "lora_name"}, "UpscaleModelLoader": {"upscalers": "model_name"}}
+                  "LoraLoader": {"loras": "lora_name"}, "VAELoader": {"vaes": "vae_name"},
+                  "UpscaleModelLoader": {"upscalers": "model_name"},
+                  "LatentUpscaleBy": {"latent_upscale_methods": "upscale_method"}}
         out: dict[str, Any] = {"workflows": list_templates()}
         for node_class, keys in wanted.items():
             info = (await client.object_info(node_class)).get(node_class)

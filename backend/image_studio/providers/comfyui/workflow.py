@@ -108,11 +108,11 @@ class WorkflowTemplate:
 
 class ApiPrompt(dict):
     """An API-format prompt (a plain dict for JSON) with what :func:`apply` put in it:
-    ``seed`` (the seed used, None when the workflow has no seed slot) and ``values`` (slot or
+    ``seed`` (the seed used, None when the workflow has no seed slot) and ``applied`` (slot or
     parameter name -> value set)."""
 
     seed: int | None = None
-    values: dict[str, Any]
+    applied: dict[str, Any]
 
 
 # ---------------------------------------------------------------------------- detection
@@ -274,24 +274,24 @@ def apply(template: WorkflowTemplate, request: GenerationRequest, *,
         InvalidRequest: ``request.params`` names an unknown parameter (field ``params.<name>``).
     """
     prompt = ApiPrompt(copy.deepcopy(template.prompt))
-    prompt.values = {}
+    prompt.applied = {}
     for slot, attr in _REQUEST_FIELDS.items():
         value = getattr(request, attr)
         if value is not None and template.has(slot):
             _set(prompt, template.slots[slot], value)
-            prompt.values[slot] = value
+            prompt.applied[slot] = value
     if template.has("seed"):
         used = request.seed if request.seed not in (None, -1) else seed
         used = secrets.randbelow(SEED_MAX) if used is None else used
         _set(prompt, template.slots["seed"], used)
-        prompt.seed = prompt.values["seed"] = used
+        prompt.seed = prompt.applied["seed"] = used
     for slot, name in (images or {}).items():
         if template.has(slot):
             _set(prompt, template.slots[slot], name)
-            prompt.values[slot] = name
+            prompt.applied[slot] = name
     for name, value in request.params.items():
         _set(prompt, _param_targets(template, name, prompt), value)
-        prompt.values[name] = value
+        prompt.applied[name] = value
     if "seed" in request.params and template.has("seed"):
         prompt.seed = request.params["seed"]
     return prompt
