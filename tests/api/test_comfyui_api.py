@@ -50,7 +50,7 @@ def test_convert_save_and_run_a_workflow(make_server, fake):
     assert api.get(f"/workflows/{wf['id']}/parameters").json()["properties"]["steps"]["type"] == "integer"
     assert api.post("/workflows", json={"name": "sleepy", "workflow": sleepy}).status_code == 409
     names = [w["name"] for w in api.get("/workflows").json()]
-    assert names[:2] == ["txt2img", "weightfree"] and "sleepy" in names
+    assert names[:3] == ["txt2img", "upscale", "weightfree"] and "sleepy" in names
 
     job = api.post("/generations", json={"prompt": "x", "workflow": "sleepy", "width": 64, "height": 48,
                                          "params": {"steps": 3}}).json()

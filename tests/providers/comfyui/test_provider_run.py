@@ -163,7 +163,7 @@ async def test_health_models_and_options(comfy: ComfyBackend, make_provider: Any
     assert all(m.kind == "checkpoint" and m.provider == "comfy" for m in models)
     options = await provider.options()
     assert "euler" in options["samplers"] and "normal" in options["schedulers"]
-    assert options["workflows"] == ["txt2img", "weightfree"] and "loras" in options
+    assert options["workflows"] == ["txt2img", "upscale", "weightfree"] and "loras" in options
     if comfy.fake is not None:
         assert models == [] and "upscalers" not in options
         comfy.fake.checkpoints = ["a.safetensors", "b.ckpt"]

@@ -46,7 +46,7 @@ def test_detect_slots_img2img_and_weightfree() -> None:
 
 
 def test_shipped_templates() -> None:
-    assert list_templates() == ["txt2img", "weightfree"]
+    assert list_templates() == ["txt2img", "upscale", "weightfree"]
     txt2img = load_template("txt2img")
     assert txt2img.prompt == fixture("api_txt2img")
     assert txt2img.slots == detect_slots(txt2img.prompt) == TXT2IMG_SLOTS
