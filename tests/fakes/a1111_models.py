@@ -80,6 +80,33 @@ Img2ImgRequest = create_model("StableDiffusionProcessingImg2Img", __config__=Con
                               **_PROCESSING, **_IMG2IMG)  # type: ignore[call-overload]
 
 
+class ExtrasSingleImageRequest(BaseModel):
+    """``POST /sdapi/v1/extra-single-image`` (``ExtrasSingleImageRequest``: ExtrasBaseRequest
+    fields used here; unknown names ignored like the real model)."""
+
+    image: str
+    resize_mode: int = 0
+    upscaling_resize: float = 2.0
+    upscaler_1: str = "None"
+    upscaler_2: str = "None"
+    show_extras_results: bool = True
+
+
+def upscale_single(req: ExtrasSingleImageRequest) -> dict:
+    """The extras answer: the image scaled by ``upscaling_resize`` (an unknown upscaler is a
+    404 like the real ``run_extras``), base64 PNG in ``image``."""
+    from fastapi import HTTPException
+
+    if req.upscaler_1 not in {u["name"] for u in UPSCALERS}:
+        raise HTTPException(status_code=404, detail=f"Upscaler not found: {req.upscaler_1}")
+    img = decode_image(req.image).convert("RGB")
+    size = (round(img.width * req.upscaling_resize), round(img.height * req.upscaling_resize))
+    buf = io.BytesIO()
+    img.resize(size, Image.LANCZOS).save(buf, "PNG")
+    return {"html_info": f"<p>Upscale: {req.upscaling_resize}, model: {req.upscaler_1}</p>",
+            "image": base64.b64encode(buf.getvalue()).decode()}
+
+
 class InternalProgressRequest(BaseModel):
     """The body of ``POST /internal/progress`` (``modules/progress.py`` ``ProgressRequest``)."""
 

@@ -55,11 +55,13 @@ from PIL import Image
 try:
     from tests.fakes.a1111_models import (MODELS, SAMPLER_ITEMS, SCHEDULER_ITEMS, UPSCALERS, VAES, Img2ImgRequest,
                                           InternalProgressRequest, Txt2ImgRequest, decode_image, find_model,
-                                          make_infotext, make_png, processed_info, sampler_and_scheduler)
+                                          make_infotext, make_png, processed_info, sampler_and_scheduler,
+                                          ExtrasSingleImageRequest, upscale_single)
 except ImportError:  # run as a file
     from a1111_models import (MODELS, SAMPLER_ITEMS, SCHEDULER_ITEMS, UPSCALERS, VAES,  # type: ignore[no-redef]
                               Img2ImgRequest, InternalProgressRequest, Txt2ImgRequest, decode_image, find_model,
-                              make_infotext, make_png, processed_info, sampler_and_scheduler)
+                              make_infotext, make_png, processed_info, sampler_and_scheduler,
+                              ExtrasSingleImageRequest, upscale_single)
 
 __all__ = ["MODELS", "FakeA1111", "Injection", "main"]
 
@@ -248,6 +250,7 @@ class FakeA1111:
         app.post("/sdapi/v1/txt2img", dependencies=api)(self._txt2img)
         app.post("/sdapi/v1/img2img", dependencies=api)(self._img2img)
         app.post("/sdapi/v1/interrupt", dependencies=api)(self._interrupt)
+        app.post("/sdapi/v1/extra-single-image", dependencies=api)(self._extras)
         app.post("/internal/progress")(self._internal_progress)
         app.get("/internal/ping")(lambda: {})
         app.get("/sdapi/v1/options", dependencies=api)(lambda: dict(self.options))
@@ -260,6 +263,9 @@ class FakeA1111:
         if self.loras is not None:
             app.get("/sdapi/v1/loras", dependencies=api)(lambda: self.loras)
         return app
+
+    async def _extras(self, req: ExtrasSingleImageRequest) -> dict[str, Any]:
+        return upscale_single(req)
 
     async def _txt2img(self, req: Txt2ImgRequest) -> dict[str, Any]:
         return await self._generate(req, [], None)

@@ -19,6 +19,7 @@ from image_studio.errors import (
     JobCanceled,
     ProviderTimeout,
     ProviderUnavailable,
+    Unsupported,
 )
 from image_studio.providers.automatic1111 import Automatic1111Provider
 from image_studio.providers.automatic1111.wire import build_payload, step_counts
@@ -363,3 +364,34 @@ def test_registry_maps_the_forks_to_this_adapter(type_: str, http: httpx.AsyncCl
     assert isinstance(provider, Automatic1111Provider)
     caps = provider.capabilities
     assert caps.txt2img and caps.img2img and caps.inpaint and not caps.resumable
+
+
+# --- model add-ons and upscaling -------------------------------------------------------------
+
+def _b64_png(width: int = 8, height: int = 8) -> str:
+    return base64.b64encode(png(width, height, (90, 120, 200))).decode()
+
+
+def test_addons_map_to_a1111_fields():
+    req = GenerationRequest(prompt="castle", loras=[{"name": "detail", "weight": 0.6}, {"name": "style"}],
+                            vae="vae-ft-mse-840000", hires={"scale": 1.5, "steps": 10, "denoising_strength": 0.35})
+    path, body = build_payload(req, "task(x)")
+    assert path == "/sdapi/v1/txt2img"
+    assert body["prompt"] == "castle <lora:detail:0.6> <lora:style:1>"
+    assert body["override_settings"]["sd_vae"] == "vae-ft-mse-840000"
+    assert (body["enable_hr"], body["hr_scale"], body["hr_upscaler"], body["hr_second_pass_steps"],
+            body["denoising_strength"]) == (True, 1.5, "Latent", 10, 0.35)
+
+
+def test_hires_with_init_image_is_unsupported():
+    with pytest.raises(Unsupported) as info:
+        build_payload(GenerationRequest(prompt="x", init_image=_b64_png(), hires={}), "t")
+    assert info.value.field == "hires"
+
+
+async def test_upscale_through_extras_route(fake: FakeA1111, http: httpx.AsyncClient) -> None:
+    provider = make_provider(fake.url, http)
+    req = GenerationRequest(init_image=_b64_png(40, 30), upscale={"scale": 2.5, "upscaler": "Lanczos"})
+    ctx, _ = make_ctx(provider)
+    result = await provider.generate(req, ctx)
+    assert (result.files[0].width, result.files[0].height) == (100, 75)

@@ -31,7 +31,7 @@ from ...errors import (GenerationFailed, ImageStudioError, ProviderError, Provid
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext
-from .wire import answer_error, build_payload, decode_data_url, generated_files, parse_info, step_counts
+from .wire import UPSCALE_PATH, answer_error, build_payload, decode_data_url, generated_files, parse_info, step_counts
 
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
@@ -78,8 +78,9 @@ class Automatic1111Provider(ImageProvider):
     @property
     def capabilities(self) -> Capabilities:
         s = self.settings
-        return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True,
-                            max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, resumable=False)
+        return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, upscale=True,
+                            max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, loras=True, vae=True,
+                            hires=True, resumable=False)
 
     # plumbing ------------------------------------------------------------------------------
 
@@ -146,6 +147,8 @@ class Automatic1111Provider(ImageProvider):
         finally:
             lock.release()
             self._interrupted.discard((url, task_id))
+        if path == UPSCALE_PATH:  # ExtrasSingleImageResponse: one "image", no info
+            data = {"images": [data.get("image")]}
         info = parse_info(data.get("info"))
         files = self._files(data, info, backend)
         keep = {k: info[k] for k in ("version", "job_timestamp", "sd_model_hash", "all_seeds") if k in info}

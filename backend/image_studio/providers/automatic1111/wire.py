@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from ...errors import GenerationFailed, ImageStudioError, InvalidRequest, ProviderUnavailable
+from ...errors import GenerationFailed, ImageStudioError, InvalidRequest, ProviderUnavailable, Unsupported
 from ...types import GeneratedFile, GenerationRequest
 
 # A1111 body field -> our request field, for naming the field at fault in a 422.
@@ -52,16 +52,43 @@ _PER_IMAGE = (("seed", "all_seeds"), ("subseed", "all_subseeds"), ("prompt", "al
               ("negative_prompt", "all_negative_prompts"))
 
 
+UPSCALE_PATH = "/sdapi/v1/extra-single-image"
+
+
+def upscale_payload(request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+    """``POST /sdapi/v1/extra-single-image`` (ExtrasSingleImageRequest in modules/api/models.py):
+    the init image scaled by ``upscale.scale`` with ``upscaler_1`` (default ``Lanczos``)."""
+    assert request.upscale is not None and request.init_image is not None
+    body = {"image": base64.b64encode(request.init_image).decode("ascii"), "resize_mode": 0,
+            "upscaling_resize": request.upscale.scale, "upscaler_1": request.upscale.upscaler or "Lanczos",
+            **request.extra}
+    return UPSCALE_PATH, body
+
+
+def lora_tags(request: GenerationRequest) -> str:
+    """The built-in Lora extension's prompt syntax, one ``<lora:name:weight>`` per LoRA."""
+    return "".join(f" <lora:{lora.name}:{lora.weight:g}>" for lora in request.loras)
+
+
 def build_payload(request: GenerationRequest, task_id: str) -> tuple[str, dict[str, Any]]:
-    """The route and JSON body for ``request``: ``("/sdapi/v1/txt2img" | "/sdapi/v1/img2img", body)``.
+    """The route and JSON body for ``request``: ``("/sdapi/v1/txt2img" | "/sdapi/v1/img2img", body)``,
+    or the extras route for an upscale (:func:`upscale_payload`).
 
     ``seed`` None becomes -1 (random); ``n`` is ``batch_size``; ``model`` goes into
-    ``override_settings.sd_model_checkpoint``; images are base64 without a data: prefix;
-    ``request.extra`` is merged in as is (``inpainting_fill``, ``mask_blur``, ``enable_hr`` ...),
-    except that ``force_task_id`` and ``send_images`` stay ours.
+    ``override_settings.sd_model_checkpoint`` and ``vae`` into ``override_settings.sd_vae``;
+    LoRAs become ``<lora:name:weight>`` prompt tags; ``hires`` sets ``enable_hr``, ``hr_scale``,
+    ``hr_upscaler`` (default ``Latent``), ``hr_second_pass_steps`` and ``denoising_strength``
+    (txt2img only); images are base64 without a data: prefix; ``request.extra`` is merged in as
+    is (``inpainting_fill``, ``mask_blur`` ...), except that ``force_task_id`` and
+    ``send_images`` stay ours.
+
+    Raises:
+        Unsupported: a hires fix with an init image (A1111's img2img has none; field ``hires``).
     """
+    if request.upscale is not None:
+        return upscale_payload(request)
     body: dict[str, Any] = {
-        "prompt": request.prompt, "negative_prompt": request.negative_prompt or "",
+        "prompt": request.prompt + lora_tags(request), "negative_prompt": request.negative_prompt or "",
         "width": request.width, "height": request.height,
         "seed": -1 if request.seed is None else request.seed, "batch_size": request.n, "n_iter": 1,
     }
@@ -70,6 +97,12 @@ def build_payload(request: GenerationRequest, task_id: str) -> tuple[str, dict[s
         if getattr(request, ours) is not None:
             body[theirs] = getattr(request, ours)
     path = "/sdapi/v1/txt2img"
+    if request.hires is not None:
+        if request.init_image is not None:
+            raise Unsupported("Automatic1111's img2img has no hires fix", field="hires")
+        body.update(enable_hr=True, hr_scale=request.hires.scale, hr_upscaler=request.hires.upscaler or "Latent",
+                    hr_second_pass_steps=request.hires.steps or 0,
+                    denoising_strength=request.hires.denoising_strength)
     if request.init_image is not None:
         path = "/sdapi/v1/img2img"
         body["init_images"] = [base64.b64encode(request.init_image).decode("ascii")]
@@ -79,6 +112,8 @@ def build_payload(request: GenerationRequest, task_id: str) -> tuple[str, dict[s
     overrides = dict(extra.pop("override_settings", None) or {})
     if request.model:
         overrides["sd_model_checkpoint"] = request.model
+    if request.vae:
+        overrides["sd_vae"] = request.vae
     body["save_images"] = False
     body.update(extra)
     if overrides:
