@@ -286,3 +286,31 @@ async def test_failing_ffmpeg_leaves_no_thumbnail(store, tmp_path: Path, monkeyp
     assert asset.thumbnail_path is None
     assert "moov atom not found" in caplog.text, "the fake ffmpeg ran and its error was logged"
 
+
+
+def real_mp4(path: Path, width: int = 96, height: int = 64, frames: int = 6) -> bytes:
+    """A real MP4 (MPEG-4 Part 2, built into FFmpeg) encoded with PyAV at test time."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = Image.new("RGB", (width, height), (200, 40 + i * 20, 40))
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path.read_bytes()
+
+
+async def test_real_mp4_gets_a_poster_from_pyav_without_ffmpeg(store, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    mp4 = real_mp4(tmp_path / "clip.mp4")
+    asset = await save(store, mp4, mime_type="video/mp4")
+    assert asset.media.value == "video" and asset.mime_type == "video/mp4"
+    assert (asset.width, asset.height) == (96, 64)
+    with Image.open(io.BytesIO(await store.read_thumbnail(asset))) as im:
+        assert im.format == "WEBP" and im.size == (96, 64)  # never upscaled
+        r, g, b = im.convert("RGB").getpixel((48, 32))
+        assert r > 150 and b < 100  # the first frame's colour

@@ -1,4 +1,4 @@
-"""Thumbnails and image sizes with Pillow, and video posters with ffmpeg when it is installed.
+"""Thumbnails and image sizes with Pillow, and video posters with PyAV (or an ffmpeg executable).
 
 Every function here is synchronous CPU work except :func:`video_poster`; callers run them in
 a thread (``asyncio.to_thread``), never on the event loop.
@@ -8,9 +8,10 @@ upscaled (a 100x50 image gives a 100x50 thumbnail). Animated GIF and WebP give t
 frame. JPEG thumbnails are decoded at reduced scale (Pillow's ``draft``) and turned upright
 by their EXIF orientation.
 
-Videos (MP4, MOV, WebM) get a poster thumbnail only when an ``ffmpeg`` executable is on
-``PATH``: its first frame is taken with ``ffmpeg -frames:v 1`` and scaled like an image.
-Without ffmpeg the asset's thumbnail is None and the gallery shows a generic video tile.
+Videos (MP4, MOV, WebM) get a poster thumbnail from their first frame, decoded with PyAV
+(a dependency: its wheel carries FFmpeg's libraries), else with an ``ffmpeg`` executable on
+``PATH``, and scaled like an image. When neither can decode it, the asset's thumbnail is None
+and the gallery shows a generic video tile.
 """
 
 from __future__ import annotations
@@ -128,13 +129,43 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
-async def video_poster(path: Path, *, timeout: float = 30.0) -> bytes | None:
-    """The first frame of a video file as PNG bytes, via ffmpeg; None when ffmpeg is not on
-    PATH, fails, or takes longer than ``timeout`` seconds (it is then killed).
+def pyav_first_frame(path: Path) -> bytes | None:
+    """The first video frame of ``path`` as PNG bytes, decoded with PyAV (FFmpeg's libraries,
+    shipped inside the ``av`` wheel: https://pyav.basswood-io.com/docs/stable/); None when PyAV
+    is not installed, the file has no video stream, or it does not decode."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = next((s for s in container.streams if s.type == "video"), None)
+            if stream is None:
+                return None
+            for frame in container.decode(stream):
+                buf = io.BytesIO()
+                frame.to_image().save(buf, "PNG")
+                return buf.getvalue()
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        log.warning("no poster for %s: %s", path, exc)
+    return None
 
-    Runs ``ffmpeg -v error -nostdin -i <path> -frames:v 1 -f image2pipe -c:v png -``
-    (options per https://ffmpeg.org/ffmpeg.html). Never raises for a bad video.
+
+async def video_poster(path: Path, *, timeout: float = 30.0) -> bytes | None:
+    """The first frame of a video file as PNG bytes: PyAV in a worker thread, else an
+    ``ffmpeg`` on PATH; None when neither can, or after ``timeout`` seconds. Never raises for
+    a bad video.
+
+    The ffmpeg route runs ``ffmpeg -v error -nostdin -i <path> -frames:v 1 -f image2pipe -c:v
+    png -`` (options per https://ffmpeg.org/ffmpeg.html) and kills it on timeout.
     """
+    try:
+        frame = await asyncio.wait_for(asyncio.to_thread(pyav_first_frame, path), timeout)
+    except asyncio.TimeoutError:
+        log.warning("PyAV took over %.0f s on %s; no poster", timeout, path)
+        return None
+    if frame is not None:
+        return frame
     exe = ffmpeg_path()
     if exe is None:
         return None
