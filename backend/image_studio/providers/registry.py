@@ -29,6 +29,16 @@ BUILTINS: dict[str, str] = {
     # API-compatible forks of Automatic1111 use the same adapter.
     "forge": "image_studio.providers.automatic1111:Automatic1111Provider",
     "sdnext": "image_studio.providers.automatic1111:Automatic1111Provider",
+    # Cloud APIs and other local servers.
+    "openai": "image_studio.providers.openai:OpenAIProvider",
+    "openai_compatible": "image_studio.providers.openai_compatible:OpenAICompatibleProvider",
+    "gemini": "image_studio.providers.gemini:GeminiProvider",
+    "imagen": "image_studio.providers.gemini:ImagenProvider",
+    "veo": "image_studio.providers.veo:VeoProvider",
+    "stability": "image_studio.providers.stability:StabilityProvider",
+    "runware": "image_studio.providers.runware:RunwareProvider",
+    "leonardo": "image_studio.providers.leonardo:LeonardoProvider",
+    "huggingface": "image_studio.providers.huggingface:HuggingFaceProvider",
 }
 
 ENTRY_POINT_GROUP = "image_studio.providers"
