@@ -32,6 +32,8 @@ BUILTINS: dict[str, str] = {
     # Cloud APIs and other local servers.
     "openai": "image_studio.providers.openai:OpenAIProvider",
     "openai_compatible": "image_studio.providers.openai_compatible:OpenAICompatibleProvider",
+    "replicate": "image_studio.providers.replicate:ReplicateProvider",
+    "fal": "image_studio.providers.fal:FalProvider",
     "gemini": "image_studio.providers.gemini:GeminiProvider",
     "imagen": "image_studio.providers.gemini:ImagenProvider",
     "veo": "image_studio.providers.veo:VeoProvider",
