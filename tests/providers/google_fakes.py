@@ -42,20 +42,6 @@ MODELS_PAGE_2 = {
 }
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The shared client the adapters get (respx patches its transport)."""
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    """A respx router for the test; routes not called are fine."""
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
 def make(type_: str, http: httpx.AsyncClient, *, settings: dict | None = None, key: str | None = KEY,
          url: str | None = None, provider_id: str = "g") -> ImageProvider:
     """An adapter of ``type_`` (gemini, imagen, veo) on the default base URL unless ``url``."""

@@ -26,18 +26,6 @@ USAGE = {"input_tokens": 50, "input_tokens_details": {"image_tokens": 40, "text_
 MODELS = ["gpt-4o", "dall-e-3", "whisper-1", "gpt-image-1", "dall-e-2", "gpt-image-1-mini", "chatgpt-image-latest"]
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
 def make(http: httpx.AsyncClient, type_: str = "openai", *, settings: dict | None = None,
          credentials: dict | None = None, backends: list[dict] | None = None, provider_id: str = "oa") -> ImageProvider:
     """An adapter built the way the studio builds it (registry, ProviderConfig)."""

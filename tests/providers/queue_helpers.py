@@ -19,20 +19,6 @@ from image_studio.providers.base import ImageProvider
 from image_studio.providers.registry import create_provider
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The shared client the adapter gets (respx patches its transport)."""
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    """A respx router for one test; routes left uncalled are fine, unrouted calls fail."""
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
 def build(type_: str, provider_id: str, http: httpx.AsyncClient, *, key: str | None, settings: dict | None = None,
           url: str | None = None) -> ImageProvider:
     """An adapter built the way the studio builds it (registry, ProviderConfig), polling every

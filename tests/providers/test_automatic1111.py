@@ -38,12 +38,6 @@ def fake() -> Iterator[FakeA1111]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 def make_provider(url: str, http: httpx.AsyncClient, *, type_: str = "automatic1111",
                   credentials: dict | None = None, settings: dict | None = None, **backend) -> ImageProvider:
     config = ProviderConfig(type=type_, backends=[{"url": url, **backend}], credentials=credentials or {},

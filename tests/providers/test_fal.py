@@ -15,7 +15,7 @@ from image_studio.providers.base import ImageProvider
 from image_studio.providers.fal.wire import app_id, request_urls
 from image_studio.types import GenerationRequest, MediaKind
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.queue_helpers import build, http, router, sent_json  # noqa: F401 - fixtures
+from tests.providers.queue_helpers import build, sent_json
 from tests.storage.helpers import noisy_png
 
 Q = "https://queue.fal.run"

@@ -16,7 +16,7 @@ from image_studio.providers.gemini import GeminiProvider
 from image_studio.providers.gemini.google import nearest_ratio, retry_delay
 from image_studio.types import GenerationRequest, MediaKind
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.google_fakes import (BASE, KEY, b64, error_body, http, make, models_route, router,
+from tests.providers.google_fakes import (BASE, KEY, b64, error_body, make, models_route,
                                           sent_json)
 from tests.storage.helpers import noisy_png
 

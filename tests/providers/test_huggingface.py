@@ -13,7 +13,6 @@ from image_studio.errors import (AuthenticationFailed, ConfigError, ContentRejec
 from image_studio.providers.base import ImageProvider
 from image_studio.types import GenerationRequest
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.openai_helpers import http, router  # noqa: F401 - shared fixtures
 from tests.providers.openai_helpers import image_bytes
 from tests.providers.openai_helpers import make as make_provider
 from tests.storage.helpers import noisy_png

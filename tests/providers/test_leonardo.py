@@ -81,18 +81,6 @@ class FakeLeonardo:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def fake(router: respx.MockRouter) -> FakeLeonardo:
     return FakeLeonardo(router)
 

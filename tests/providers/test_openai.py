@@ -17,8 +17,8 @@ from image_studio.providers.openai import OpenAIProvider
 from image_studio.providers.openai.wire import duration, retry_after
 from image_studio.types import GenerationRequest
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.openai_helpers import (USAGE, alpha_of, b64, error_answer, form_fields, half_white_mask, http,
-                                            image_bytes, images_answer, make, models_answer, multipart, router,
+from tests.providers.openai_helpers import (USAGE, alpha_of, b64, error_answer, form_fields, half_white_mask,
+                                            image_bytes, images_answer, make, models_answer, multipart,
                                             tiny_png)
 
 __all__ = ["http", "router"]  # fixtures

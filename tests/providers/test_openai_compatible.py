@@ -15,8 +15,8 @@ from image_studio.providers.base import ImageProvider
 from image_studio.providers.openai_compatible import OpenAICompatibleProvider
 from image_studio.types import GenerationRequest
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.openai_helpers import (error_answer, form_fields, half_white_mask, http, image_bytes,
-                                            images_answer, make, models_answer, multipart, router, tiny_png)
+from tests.providers.openai_helpers import (error_answer, form_fields, half_white_mask, image_bytes,
+                                            images_answer, make, models_answer, multipart, tiny_png)
 
 __all__ = ["http", "router"]  # fixtures
 BASE = "http://127.0.0.1:8080/v1"

@@ -33,12 +33,6 @@ from image_studio.types import GenerationRequest, MediaKind
 from .contract import ProviderContract, make_ctx
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 def make(http: httpx.AsyncClient, **settings) -> PlaceholderProvider:
     provider = create_provider("ph", ProviderConfig(type="placeholder", settings=settings), http)
     assert isinstance(provider, PlaceholderProvider)

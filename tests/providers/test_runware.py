@@ -83,18 +83,6 @@ class FakeRunware:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def fake(router: respx.MockRouter) -> FakeRunware:
     fake = FakeRunware()
     router.post(RUNWARE_URL).mock(side_effect=fake)

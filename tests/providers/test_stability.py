@@ -15,7 +15,7 @@ from image_studio.providers.base import ImageProvider
 from image_studio.providers.stability.wire import aspect_ratio
 from image_studio.types import GenerationRequest
 from tests.providers.contract import ProviderContract, make_ctx
-from tests.providers.openai_helpers import http, multipart, router  # noqa: F401 - shared fixtures
+from tests.providers.openai_helpers import multipart
 from tests.providers.openai_helpers import make as make_provider
 from tests.storage.helpers import noisy_png
 

@@ -32,15 +32,16 @@ BUILTINS: dict[str, str] = {
     # Cloud APIs and other local servers.
     "openai": "image_studio.providers.openai:OpenAIProvider",
     "openai_compatible": "image_studio.providers.openai_compatible:OpenAICompatibleProvider",
-    "replicate": "image_studio.providers.replicate:ReplicateProvider",
-    "fal": "image_studio.providers.fal:FalProvider",
     "gemini": "image_studio.providers.gemini:GeminiProvider",
     "imagen": "image_studio.providers.gemini:ImagenProvider",
     "veo": "image_studio.providers.veo:VeoProvider",
     "stability": "image_studio.providers.stability:StabilityProvider",
+    "replicate": "image_studio.providers.replicate:ReplicateProvider",
+    "fal": "image_studio.providers.fal:FalProvider",
     "runware": "image_studio.providers.runware:RunwareProvider",
     "leonardo": "image_studio.providers.leonardo:LeonardoProvider",
     "huggingface": "image_studio.providers.huggingface:HuggingFaceProvider",
+    "invokeai": "image_studio.providers.invokeai:InvokeAIProvider",
 }
 
 ENTRY_POINT_GROUP = "image_studio.providers"
