@@ -42,6 +42,7 @@ BUILTINS: dict[str, str] = {
     "leonardo": "image_studio.providers.leonardo:LeonardoProvider",
     "huggingface": "image_studio.providers.huggingface:HuggingFaceProvider",
     "invokeai": "image_studio.providers.invokeai:InvokeAIProvider",
+    "diffusers_local": "image_studio.providers.diffusers_local:DiffusersLocalProvider",
 }
 
 ENTRY_POINT_GROUP = "image_studio.providers"
