@@ -1,23 +1,24 @@
-"""A fake ComfyUI server that replays the transcripts in ``tests/fixtures/comfyui/``.
+"""A fake ComfyUI server that replays the transcripts in ``tests/fixtures/comfyui/`` and
+``tests/fixtures/comfyui_recorded/``.
 
 It is a real HTTP + websocket server (Starlette on uvicorn, 127.0.0.1, a free port), run in a
 background thread by :class:`FakeComfyUI` (``with FakeComfyUI() as fake: fake.url``) or in
 the foreground with ``python -m tests.fakes.comfyui_server --port 8188``.
 
 What it serves comes from the recordings (ComfyUI 0.3.64): ``/object_info`` from
-``object_info_subset.json`` (model lists empty, so ``txt2img`` fails validation with the
-recorded ``value_not_in_list`` unless checkpoints are given), ``/system_stats`` and
-``/features`` from ``system_stats.json``, the recorded 400 bodies for the recorded bad
-prompts, and for every accepted prompt the recorded websocket frame sequence
+``object_info_subset.json`` and ``object_info_more.json`` (model lists empty, so ``txt2img``
+fails validation with the recorded ``value_not_in_list`` unless checkpoints are given),
+``/system_stats`` and ``/features`` from ``system_stats.json``, the recorded 400 bodies for the
+recorded bad prompts, and for every accepted prompt the recorded websocket frame sequence
 (``execution_start``, ``execution_cached``, ``progress_state``, ``executing``, ``progress``,
 binary previews, ``executed``, ``execution_success`` / ``execution_error`` /
-``execution_interrupted``, ``status``, ``executing {node: null}``) with this run's
-prompt_id, node ids and file names; preview JPEGs and output PNGs (of the size the graph
-says) are synthesised. The scenario follows from the graph (a ``FixtureRaiseError`` node
-fails, a ``FixtureSleepProgress`` node reports progress and previews, binary event 4 for
-clients that sent ``feature_flags``, else event 1) or is forced with :meth:`FakeComfyUI.force`.
+``execution_interrupted``, ``status``, ``executing {node: null}``) with this run's prompt_id,
+node ids and file names; preview JPEGs and output files (PNG; WebM and animated WebP, see
+``comfyui_media.py``; of the size the graph says) are synthesised. The scenario follows from
+the graph (a ``FixtureRaiseError`` node fails, a ``FixtureSleepProgress`` node reports
+progress and previews, binary event 4 for clients that sent ``feature_flags``, else event 1)
+or is forced with :meth:`FakeComfyUI.force`.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from tests.fakes.comfyui_sim import Simulator, SocketHub
-from tests.fakes.comfyui_validation import (
-    canonical,
-    load_fixture,
-    recorded_http,
-    recorded_rejections,
-    validate_prompt,
-)
+from tests.fakes.comfyui_media import ADDED_TYPES, load_recorded
+from tests.fakes.comfyui_sim import Simulator
+from tests.fakes.comfyui_sockets import SocketHub
+from tests.fakes.comfyui_validation import (canonical, load_fixture, recorded_http, recorded_rejections,
+                                            validate_prompt)
 
 
 class FakeComfyUI(SocketHub):
@@ -62,19 +60,23 @@ class FakeComfyUI(SocketHub):
             ``execution_error_bad_checkpoint.json``: there are no weights).
         preview_size: side in pixels of the synthesised preview JPEGs (recorded: 512).
         cache: replay ComfyUI's node cache (a repeated node is listed in ``execution_cached``).
+        upscale_models: names offered for ``UpscaleModelLoader.model_name`` (also
+            ``fake.sim.media.upscale_models``; another name is accepted but fails at run time,
+            as recorded in ``upscale.json``).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, time_scale: float = 0.01,
                  frame_delay: float = 0.0, checkpoints: list[str] | tuple[str, ...] = (), preview_size: int = 512,
-                 cache: bool = True) -> None:
+                 cache: bool = True, upscale_models: list[str] | tuple[str, ...] = ()) -> None:
         self.host, self.port = host, port
         self.time_scale, self.frame_delay = time_scale, frame_delay
         self.checkpoints = list(checkpoints)
-        self.object_info = load_fixture("object_info_subset")
+        self.object_info = {**load_fixture("object_info_subset"), **load_recorded("object_info_more")}
         self.system_stats = recorded_http("system_stats", "/system_stats")
         self.features = recorded_http("system_stats", "/features")
         self.rejections = recorded_rejections()
         self.sim = Simulator(preview_size=preview_size, cache=cache)
+        self.sim.media.upscale_models = list(upscale_models)
         super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.pause_step: int | None = None
@@ -287,7 +289,8 @@ class FakeComfyUI(SocketHub):
         data = self.sim.files.get(key)
         if data is None:
             return Response(status_code=404)
-        return Response(data, media_type=mimetypes.guess_type(key[2])[0] or "application/octet-stream",
+        media = ADDED_TYPES.get(key[2].rpartition(".")[2].lower()) or mimetypes.guess_type(key[2])[0]
+        return Response(data, media_type=media or "application/octet-stream",
                         headers={"Content-Disposition": f'filename="{key[2]}"'})
 
     async def upload(self, request: Request) -> Response:
@@ -307,6 +310,7 @@ class FakeComfyUI(SocketHub):
         info = copy.deepcopy(self.object_info)
         info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = list(self.checkpoints)
         info["LoadImage"]["input"]["required"]["image"][0] = sorted({"example.png", *self.sim.input_names()})
+        info["UpscaleModelLoader"]["input"]["required"]["model_name"][1]["options"] = list(self.sim.media.upscale_models)
         return info
 
     async def get_object_info(self, request: Request) -> Response:
@@ -359,7 +363,7 @@ class FakeComfyUI(SocketHub):
     async def _execute(self, number: int, prompt_id: str, prompt: dict[str, Any], extra: dict[str, Any],
                        outputs: list[str], fail: bool) -> None:
         await self._broadcast_status()
-        run = self.sim.plan(prompt, outputs, self._object_info(), fail=fail)
+        run = self.sim.plan(prompt, outputs, self._object_info(), fail=fail, extra=extra)
         sid = extra.get("client_id")
         ui, status, messages = await run.play(self, prompt_id, sid, metadata_previews=self.metadata_previews(sid))
         self.history[prompt_id] = {

@@ -1,6 +1,7 @@
 """What the fake ComfyUI (``comfyui_server.py``) does with an accepted prompt (:class:`Run`:
 the recorded frame sequence, with synthesised previews and output files; :class:`Simulator`:
-its files, uploads and node cache) and its websocket sessions (:class:`SocketHub`).
+its files, uploads and node cache). Video, animated WebP and upscale nodes: ``comfyui_media.py``;
+websocket sessions: ``comfyui_sockets.py``.
 
 Frame layouts follow ComfyUI ``server.py`` (``send_image``: ``[u32 1][u32 1=JPEG][jpeg]``;
 ``send_image_with_metadata``: ``[u32 4][u32 n][n bytes JSON][jpeg]``; ``send_progress_text``:
@@ -10,19 +11,17 @@ Frame layouts follow ComfyUI ``server.py`` (``send_image``: ``[u32 1][u32 1=JPEG
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import hashlib
 import io
 import json
 import struct
 import time
-import uuid
 from typing import Any
 
 from PIL import Image, PngImagePlugin
-from starlette.websockets import WebSocket
 
+from tests.fakes.comfyui_media import MEDIA_SAVERS, MediaNodes, encode, evaluate, frames
 from tests.fakes.comfyui_validation import ancestors, is_link, load_fixture
 
 
@@ -45,13 +44,16 @@ class Interrupted(Exception):
 # ---------------------------------------------------------------------------- images and frames
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int], text: dict[str, str] | None = None) -> bytes:
-    """A solid-colour PNG with tEXt chunks (SaveImage writes ``prompt``)."""
+def png(width: int, height: int, rgb: tuple[int, int, int], text: dict[str, str] | None = None,
+        image: Image.Image | None = None) -> bytes:
+    """A solid-colour PNG (or ``image``) with tEXt chunks (SaveImage writes ``prompt`` and each
+    ``extra_pnginfo`` key)."""
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, value)
     buf = io.BytesIO()
-    Image.new("RGB", (max(1, width), max(1, height)), rgb).save(buf, "PNG", pnginfo=info, compress_level=1)
+    image = image or Image.new("RGB", (max(1, width), max(1, height)), rgb)
+    image.save(buf, "PNG", pnginfo=info, compress_level=1)
     return buf.getvalue()
 
 
@@ -95,6 +97,7 @@ class Simulator:
         self.cache: dict[str, tuple[Any, dict[str, Any] | None]] = {}
         self.raise_error = _recorded_error("execution_error")
         self.checkpoint_error = _recorded_error("execution_error_bad_checkpoint")
+        self.media = MediaNodes()
 
     def input_names(self) -> list[str]:
         return sorted(self.inputs)
@@ -112,27 +115,35 @@ class Simulator:
             self.inputs.add(f"{subfolder}/{name}" if subfolder else name)
         return {"name": name, "subfolder": subfolder, "type": kind}
 
-    def save(self, prefix: str, kind: str, image: dict[str, Any], prompt: dict[str, Any]) -> list[dict[str, str]]:
+    def store_output(self, prefix: str, kind: str, ext: str, data: bytes) -> dict[str, str]:
+        """Keep a saved file as ``<prefix>_<counter:05>_.<ext>`` (one counter per prefix, as
+        ``folder_paths.get_save_image_path``); returns its ``{filename, subfolder, type}``."""
         subfolder, _, base = prefix.rpartition("/")
-        out = []
-        for _ in range(image["n"]):
-            self.counters[prefix] = self.counters.get(prefix, 0) + 1
-            name = f"{base}_{self.counters[prefix]:05}_.png"
-            self.files[(kind, subfolder, name)] = png(image["w"], image["h"], image["rgb"],
-                                                      {"prompt": json.dumps(prompt)})
-            out.append({"filename": name, "subfolder": subfolder, "type": kind})
-        return out
+        self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        name = f"{base}_{self.counters[prefix]:05}_.{ext}"
+        self.files[(kind, subfolder, name)] = data
+        return {"filename": name, "subfolder": subfolder, "type": kind}
 
-    def plan(self, prompt: dict[str, Any], outputs: list[str], object_info: dict[str, Any], *, fail: bool) -> Run:
-        return Run(self, prompt, outputs, object_info, fail=fail)
+    def save(self, prefix: str, kind: str, image: dict[str, Any], prompt: dict[str, Any],
+             extra_pnginfo: dict[str, Any] | None = None) -> list[dict[str, str]]:
+        """SaveImage / PreviewImage: one PNG per image of the batch."""
+        text = {"prompt": json.dumps(prompt), **{k: json.dumps(v) for k, v in (extra_pnginfo or {}).items()}}
+        pictures = frames(image) if image.get("noise") else [None] * int(image["n"])
+        return [self.store_output(prefix, kind, "png", png(image["w"], image["h"], image["rgb"], text, picture))
+                for picture in pictures]
+
+    def plan(self, prompt: dict[str, Any], outputs: list[str], object_info: dict[str, Any], *, fail: bool,
+             extra: dict[str, Any] | None = None) -> Run:
+        return Run(self, prompt, outputs, object_info, fail=fail, extra=extra)
 
 
 class Run:
     """One accepted prompt: the nodes to execute in order, and the cached ones."""
 
     def __init__(self, sim: Simulator, prompt: dict[str, Any], outputs: list[str], object_info: dict[str, Any],
-                 *, fail: bool) -> None:
+                 *, fail: bool, extra: dict[str, Any] | None = None) -> None:
         self.sim, self.prompt, self.info = sim, prompt, object_info
+        self.extra_pnginfo = dict((extra or {}).get("extra_pnginfo") or {})
         self.order: list[str] = []
         for out in outputs:
             self.order += [n for n in ancestors(prompt, out) if n not in self.order]
@@ -177,15 +188,21 @@ class Run:
         if cls.startswith("KSampler") and "seed" in inputs:
             seed = int(inputs["seed"])
             return {**base, "rgb": ((seed >> 16) & 255, (seed >> 8) & 255, seed & 255)}
-        return base
+        return evaluate(cls, inputs, base) or base
 
-    def _failure(self, nid: str, cls: str, executed: list[str]) -> NodeFailed:
-        data = copy.deepcopy(self.sim.checkpoint_error if cls.startswith("CheckpointLoader") else self.sim.raise_error)
+    def _failure(self, nid: str, cls: str, executed: list[str], error: Exception | None = None) -> NodeFailed:
+        missing = error is None and self.sim.media.missing_model(cls, self.prompt[nid]["inputs"])
+        if missing:
+            data = self.sim.media.model_failure(str(self.prompt[nid]["inputs"].get("model_name")))
+        else:
+            data = copy.deepcopy(self.sim.checkpoint_error if cls.startswith("CheckpointLoader") else self.sim.raise_error)
         data.pop("prompt_id", None)
         data.pop("timestamp", None)
-        if cls == "FixtureRaiseError":
+        if error is not None:
+            data.update(exception_type=type(error).__name__, exception_message=f"{error}\n")
+        elif cls == "FixtureRaiseError":
             data["exception_message"] = f"{self.prompt[nid]['inputs'].get('message', '')}\n"
-        elif not cls.startswith("CheckpointLoader"):
+        elif not cls.startswith("CheckpointLoader") and not missing:
             data["exception_message"] = f"forced failure of node {nid}\n"
         data.update(node_id=nid, node_type=cls, executed=list(executed),
                      current_outputs=list(reversed(self.order)),
@@ -253,7 +270,8 @@ class Run:
             server.last_node = nid
             await emit("executing", {"node": nid, "display_node": nid, "prompt_id": prompt_id})
             inputs = self._inputs(nid)
-            if nid == self.fail_node or cls == "FixtureRaiseError" or cls.startswith("CheckpointLoader"):
+            if (nid == self.fail_node or cls == "FixtureRaiseError" or cls.startswith("CheckpointLoader")
+                    or self.sim.media.missing_model(cls, inputs)):
                 raise self._failure(nid, cls, executed)
             if cls == "FixtureSleepProgress":
                 await self._sleep_node(server, prompt_id, sid, nid, inputs, emit, state, metadata_previews, executed)
@@ -262,13 +280,25 @@ class Run:
             if cls in ("SaveImage", "PreviewImage"):
                 kind = "output" if cls == "SaveImage" else "temp"
                 prefix = str(inputs.get("filename_prefix", "ComfyUI")) if kind == "output" else "ComfyUI_temp_fake"
-                out = ui[nid] = {"images": self.sim.save(prefix, kind, inputs["images"], self.prompt)}
+                out = ui[nid] = {"images": self.sim.save(prefix, kind, inputs["images"], self.prompt, self.extra_pnginfo)}
+            elif cls in MEDIA_SAVERS:
+                out = ui[nid] = await self._save_media(nid, cls, inputs, executed)
+            if out is not None:
                 await emit("executed", {"node": nid, "display_node": nid, "output": out, "prompt_id": prompt_id})
             await emit("progress_state", state(nid, 1.0, 1.0, "finished"))
             executed.append(nid)
             if self.sim.cache_enabled:
                 self.sim.cache[self.sigs[nid]] = (value, out)
         return ui
+
+    async def _save_media(self, nid: str, cls: str, inputs: dict[str, Any], executed: list[str]) -> dict[str, Any]:
+        """SaveWEBM / SaveAnimatedWEBP: encode the file (in a thread) and shape the output as recorded."""
+        try:
+            data, ext, count = await asyncio.to_thread(encode, cls, inputs, self.prompt, self.extra_pnginfo)
+        except Exception as exc:  # noqa: BLE001 - like ComfyUI, any exception of a node is an execution_error
+            raise self._failure(nid, cls, executed, exc) from exc  # (an unknown codec: KeyError, as recorded)
+        saved = self.sim.store_output(str(inputs.get("filename_prefix", "ComfyUI")), "output", ext, data)
+        return self.sim.media.ui(cls, [saved], count)
 
     async def _sleep_node(self, server: Any, prompt_id: str, sid: str | None, nid: str, inputs: dict[str, Any],
                           emit: Any, state: Any, metadata: bool, executed: list[str]) -> None:
@@ -291,80 +321,3 @@ class Run:
                 await server.send_binary(sid, frame_text(nid, f"step {i}/{steps}"))
             while server.pause_step == i and not server.interrupted(prompt_id):
                 await asyncio.sleep(0.01)  # held by FakeComfyUI.pause_at_step until release()
-
-
-class SocketHub:
-    """The fake's websockets: ``/ws?clientId=`` sessions, the ``feature_flags`` handshake and
-    sending. Logs for tests: ``ws_log`` (``{"event": "open"|"recv"|"close"|"refused", "sid",
-    "text"?}``) and ``sent`` (every frame, ``{"sid", "type", "data"|"event", "delivered"}``).
-    Subclasses answer :meth:`greet` and have ``features`` (the ``feature_flags`` reply)."""
-
-    features: dict[str, Any]
-
-    def __init__(self) -> None:
-        self.sockets: dict[str, WebSocket] = {}
-        self.flags: dict[str, dict[str, Any]] = {}
-        self.ws_log: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
-        self.refuse_websockets = False
-
-    async def greet(self, sid: str) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def metadata_previews(self, sid: str | None) -> bool:
-        """Did this client announce ``supports_preview_metadata``?"""
-        return bool(self.flags.get(sid or "", {}).get("supports_preview_metadata"))
-
-    async def websocket(self, ws: WebSocket) -> None:
-        sid = ws.query_params.get("clientId") or uuid.uuid4().hex
-        if self.refuse_websockets:
-            self.ws_log.append({"event": "refused", "sid": sid})
-            await ws.close(code=1013)
-            return
-        await ws.accept()
-        self.ws_log.append({"event": "open", "sid": sid})
-        self.sockets[sid] = ws
-        self.flags.pop(sid, None)
-        await self.greet(sid)
-        first = True
-        try:
-            while (message := await ws.receive())["type"] != "websocket.disconnect":
-                if message.get("text") is not None:
-                    self.ws_log.append({"event": "recv", "sid": sid, "text": message["text"]})
-                    data = json.loads(message["text"])
-                    if first and isinstance(data, dict) and data.get("type") == "feature_flags":
-                        self.flags[sid] = dict(data.get("data") or {})
-                        await self.send(sid, "feature_flags", self.features)
-                first = False
-        except Exception:  # noqa: BLE001 - a broken client socket just ends the session
-            pass
-        finally:
-            if self.sockets.get(sid) is ws:
-                del self.sockets[sid]
-            self.ws_log.append({"event": "close", "sid": sid})
-
-    async def drop(self) -> None:
-        """Close every socket from the server side."""
-        for ws in list(self.sockets.values()):
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001)
-
-    async def _deliver(self, ws: WebSocket | None, record: dict[str, Any], text: str | None, data: bytes) -> None:
-        self.sent.append({**record, "delivered": ws is not None})
-        if ws is not None:
-            try:
-                await (ws.send_text(text) if text is not None else ws.send_bytes(data))
-            except Exception:  # noqa: BLE001 - the client went away; the frame is lost
-                self.sent[-1]["delivered"] = False
-
-    async def send(self, sid: str | None, kind: str, data: dict[str, Any]) -> None:
-        """Send a JSON message to ``sid`` (every socket when None); lost if it is not connected."""
-        targets = list(self.sockets.items()) if sid is None else [(sid, self.sockets.get(sid))]
-        for target, ws in targets:
-            await self._deliver(ws, {"sid": target, "type": kind, "data": data},
-                                json.dumps({"type": kind, "data": data}), b"")
-
-    async def send_binary(self, sid: str | None, payload: bytes) -> None:
-        """Send a binary frame to ``sid``; lost if it is not connected."""
-        record = {"sid": sid, "type": "binary", "event": struct.unpack(">I", payload[:4])[0], "length": len(payload)}
-        await self._deliver(self.sockets.get(sid) if sid else None, record, None, payload)

@@ -163,9 +163,9 @@ async def test_health_models_and_options(comfy: ComfyBackend, make_provider: Any
     assert all(m.kind == "checkpoint" and m.provider == "comfy" for m in models)
     options = await provider.options()
     assert "euler" in options["samplers"] and "normal" in options["schedulers"]
-    assert options["workflows"] == ["txt2img", "upscale", "weightfree"] and "loras" in options
+    assert options["workflows"] == ["txt2img", "upscale", "weightfree", "weightfree_video"] and "loras" in options
     if comfy.fake is not None:
-        assert models == [] and "upscalers" not in options
+        assert models == [] and options["upscalers"] == []  # UpscaleModelLoader known, no model files
         comfy.fake.checkpoints = ["a.safetensors", "b.ckpt"]
         assert [m.id for m in await provider.list_models()] == ["a.safetensors", "b.ckpt"]
 

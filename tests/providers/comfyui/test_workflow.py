@@ -46,7 +46,7 @@ def test_detect_slots_img2img_and_weightfree() -> None:
 
 
 def test_shipped_templates() -> None:
-    assert list_templates() == ["txt2img", "upscale", "weightfree"]
+    assert list_templates() == ["txt2img", "upscale", "weightfree", "weightfree_video"]
     txt2img = load_template("txt2img")
     assert txt2img.prompt == fixture("api_txt2img")
     assert txt2img.slots == detect_slots(txt2img.prompt) == TXT2IMG_SLOTS
@@ -190,3 +190,17 @@ def test_ui_to_api_unknown_node_type() -> None:
     assert info.value.field == "workflow.nodes.3.type" and "NoSuchNode" in info.value.message
     with pytest.raises(InvalidRequest):
         ui_to_api({"1": {}}, {})
+
+
+def test_media_is_inferred_from_output_nodes_when_not_given():
+    from image_studio.providers.comfyui.workflow import infer_media, template_from_json
+    from image_studio.types import MediaKind
+
+    video = {"1": {"class_type": "EmptyImage", "inputs": {}},
+             "2": {"class_type": "SaveWEBM", "inputs": {"images": ["1", 0]}}}
+    assert infer_media(video) == [MediaKind.video]
+    assert template_from_json({"name": "v", "prompt": video, "slots": {}}).media == [MediaKind.video]
+    assert template_from_json(video).media == [MediaKind.video]
+    both = {**video, "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}
+    assert infer_media(both) == [MediaKind.image, MediaKind.video]
+    assert infer_media({"1": {"class_type": "KSampler", "inputs": {}}}) == [MediaKind.image]

@@ -176,6 +176,21 @@ def detect_slots(api_prompt: dict[str, Any]) -> dict[str, list[Target]]:
 # ---------------------------------------------------------------------------- loading
 
 
+VIDEO_OUTPUT_NODES = ("SaveWEBM", "SaveVideo", "SaveAnimatedWEBP", "SaveAnimatedPNG", "VHS_VideoCombine")
+
+
+def infer_media(api_prompt: dict[str, Any]) -> list[MediaKind]:
+    """What a graph makes, from its output nodes: video when one of them saves a video or an
+    animation (:data:`VIDEO_OUTPUT_NODES`), image when one saves images; image by default."""
+    classes = {str(n.get("class_type")) for n in api_prompt.values() if isinstance(n, dict)}
+    media = []
+    if classes & {"SaveImage", "PreviewImage"} or not classes & set(VIDEO_OUTPUT_NODES):
+        media.append(MediaKind.image)
+    if classes & set(VIDEO_OUTPUT_NODES):
+        media.append(MediaKind.video)
+    return media
+
+
 def _template_dir() -> Any:
     return resources.files(__package__).joinpath("workflows")
 
@@ -203,7 +218,7 @@ def template_from_json(data: dict[str, Any], *, name: str = "inline",
         slots = data.get("slots")
         parsed = ({k: [(str(t[0]), str(t[1])) for t in v] for k, v in slots.items()} if isinstance(slots, dict)
                   else detect_slots(data["prompt"]))
-        media = [MediaKind(m) for m in data.get("media") or ["image"]]
+        media = [MediaKind(m) for m in data["media"]] if data.get("media") else infer_media(data["prompt"])
         return WorkflowTemplate(str(data.get("name") or name), copy.deepcopy(data["prompt"]), parsed,
                                 str(data.get("description") or ""), media)
     if is_ui_workflow(data):
@@ -212,7 +227,7 @@ def template_from_json(data: dict[str, Any], *, name: str = "inline",
                                  "convert it first (POST /workflows/convert)", field="workflow")
         data = ui_to_api(data, object_info)
     if _is_api_prompt(data):
-        return WorkflowTemplate(name, copy.deepcopy(data), detect_slots(data))
+        return WorkflowTemplate(name, copy.deepcopy(data), detect_slots(data), media=infer_media(data))
     raise InvalidRequest("workflow is neither a template name, a template object, nor an API-format prompt "
                          "(every node needs a class_type)", field="workflow")
 
