@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     job_timeout: float = 900.0
     wait_max: float = 300.0
     queue_ttl: float = 86400.0  # seconds a job may wait queued before it expires
+    fsync: bool = False  # fsync asset files (survive power loss, at about 3 ms a file)
     http_timeout: float = 30.0
     log_level: str = "INFO"
 

@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -60,6 +61,9 @@ log = logging.getLogger("image_studio")
 PROGRESS_WRITE_INTERVAL = 1.0
 """Seconds between progress writes to the database for one job (events go out at once)."""
 
+FINAL_JOBS_KEPT = 1024
+"""Finished jobs kept in memory so that :meth:`Studio.wait` answers without a database read."""
+
 
 class Studio:
     """The generation service.
@@ -90,7 +94,7 @@ class Studio:
         self.store = JobStore(self.settings.resolved_database_url)
         self.bus = EventBus()
         self.queue = queue or EmbeddedQueue(self.settings.workers)
-        self.assets = assets or LocalAssetStore(self.settings.data_dir / "assets")
+        self.assets = assets or LocalAssetStore(self.settings.data_dir / "assets", fsync=self.settings.fsync)
         self.metrics = Metrics()
         self.configs = ConfigManager(self.settings, self.store, fixed=config)
         self.http: httpx.AsyncClient | None = None
@@ -101,6 +105,9 @@ class Studio:
         self._done: dict[str, asyncio.Event] = {}
         self._resume: dict[str, tuple[str, str | None, str]] = {}
         self._last_progress_write: dict[str, float] = {}
+        self._submitted: dict[str, Job] = {}
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._final: OrderedDict[str, Job] = OrderedDict()
         self._started = False
 
     # lifecycle --------------------------------------------------------------------------
@@ -232,6 +239,7 @@ class Studio:
         if not created:
             return job
         self.metrics.jobs_submitted.inc()
+        self._submitted[job.id] = job
         position = await self.queue.enqueue(job.id)
         self._publish(ProgressEvent(job_id=job.id, type="queued", position=position, progress=0.0))
         return job
@@ -265,11 +273,11 @@ class Studio:
         if job.done or timeout <= 0:
             return job
         event = self._done.setdefault(job_id, asyncio.Event())
-        job = await self.store.get_job(job_id)
-        if not job.done:
+        if job_id not in self._final:  # else it ended while we read it
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout)
-        return await self.store.get_job(job_id)
+        final = self._final.get(job_id)
+        return final if final is not None else await self.store.get_job(job_id)
 
     async def get_job(self, job_id: str, *, owner: str | None = None) -> Job:
         """Raises NotFound for an unknown job or another owner's."""
@@ -337,8 +345,9 @@ class Studio:
 
     async def _run(self, job_id: str) -> None:
         """Run one job to its end; the queue's runner. Never raises."""
+        job = self._submitted.pop(job_id, None)
         try:
-            job = await self.store.get_job(job_id)
+            job = job or await self.store.get_job(job_id)
         except NotFound:
             return
         resume = self._resume.pop(job_id, None)
@@ -357,9 +366,10 @@ class Studio:
         self._publish(ProgressEvent(job_id=job_id, type="started", progress=0.0))
         cancel_event = self._cancel_events.setdefault(job_id, asyncio.Event())
         t0 = time.perf_counter()
+        job = job.model_copy(update={"status": JobStatus.running, "started_at": job.started_at or now})
         try:
             result = await self._orchestrate(job, cancel_event, resume)
-            asset_ids = await self._store_outputs(job, result)
+            assets = await self._save_outputs(job, result)
         except JobCanceled as exc:
             await self._end(job, JobStatus.canceled, error=exc.to_dict())
         except ImageStudioError as exc:
@@ -368,11 +378,12 @@ class Studio:
             log.exception("job %s failed unexpectedly", job_id)
             await self._end(job, JobStatus.failed, error={"type": "InternalError", "message": repr(exc)})
         else:
-            await self._end(job, JobStatus.succeeded, result=result, asset_ids=asset_ids)
+            await self._end(job, JobStatus.succeeded, result=result, assets=assets)
         finally:
             self.metrics.job_seconds.observe(time.perf_counter() - t0)
             self._cancel_events.pop(job_id, None)
             self._last_progress_write.pop(job_id, None)
+            self._attempts.pop(job_id, None)
 
     async def _orchestrate(self, job: Job, cancel_event: asyncio.Event,
                            resume: tuple[str, str | None, str] | None) -> GenerationResult:
@@ -395,13 +406,16 @@ class Studio:
                 await self.store.update_job(job_id, progress=fraction)
 
         async def on_attempt(attempts: list[Attempt]) -> None:
+            # Kept in memory; written now only when an attempt failed or was skipped (so a
+            # fallback shows while the job runs), else with the remembered id or the job's end.
+            self._attempts[job_id] = list(attempts)
             last = attempts[-1] if attempts else None
-            await self.store.update_job(job_id, attempts=attempts,
-                                        provider=last.provider if last else None,
-                                        backend=last.backend if last else None)
+            if last is not None and last.outcome in ("failed", "skipped"):
+                await self.store.update_job(job_id, attempts=attempts, provider=last.provider, backend=last.backend)
 
         async def on_remember(provider: str, backend: str | None, provider_job_id: str) -> None:
-            await self.store.update_job(job_id, provider=provider, backend=backend, provider_job_id=provider_job_id)
+            await self.store.update_job(job_id, provider=provider, backend=backend, provider_job_id=provider_job_id,
+                                        attempts=self._attempts.get(job_id, []))
 
         async def on_fallback(src: str, dst: str, reason: str) -> None:
             self._publish(ProgressEvent(job_id=job_id, type="fallback", provider=dst,
@@ -431,10 +445,11 @@ class Studio:
                     "slots": saved.slots}
         return request.model_copy(update={"workflow": json.dumps(template)})
 
-    async def _store_outputs(self, job: Job, result: GenerationResult) -> list[str]:
-        """Save every output file as an asset; returns the asset ids in output order."""
+    async def _save_outputs(self, job: Job, result: GenerationResult) -> list[Asset]:
+        """Save every output file in the asset store; returns the assets in output order (their
+        rows are written with the job's end, in one transaction)."""
         base = job.request.summary()
-        ids: list[str] = []
+        saved: list[Asset] = []
         for index, file in enumerate(result.files):
             params = {**base, **file.parameters, "provider": result.provider, "backend": result.backend,
                       "index": index}
@@ -447,23 +462,31 @@ class Studio:
                 model=result.model or job.request.model, owner=job.owner, job_id=job.id,
                 request=job.request, parameters=params,
             )
-            try:
-                await self.store.add_asset(asset)
-            except Exception:
-                await self.assets.delete(asset, last_reference=False)
-                raise
-            ids.append(asset.id)
-            self.metrics.assets_stored.labels(media=asset.media.value).inc()
-        return ids
+            saved.append(asset)
+        return saved
 
     async def _end(self, job: Job, status: JobStatus, *, error: dict | None = None,
-                   result: GenerationResult | None = None, asset_ids: list[str] | None = None) -> None:
+                   result: GenerationResult | None = None, assets: list[Asset] | None = None) -> None:
+        """Write the job's end (and its asset rows, in the same transaction), remember the
+        final job for :meth:`wait`, publish the terminal event."""
+        assets = assets or []
+        asset_ids = [a.id for a in assets]
         fields: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
+        if job.id in self._attempts:
+            fields["attempts"] = self._attempts[job.id]
         if result is not None:
-            fields.update(provider=result.provider, backend=result.backend, progress=1.0, asset_ids=asset_ids or [])
+            fields.update(provider=result.provider, backend=result.backend, progress=1.0, asset_ids=asset_ids)
             if result.provider_job_id:
                 fields["provider_job_id"] = result.provider_job_id
-        await self.store.update_job(job.id, **fields)
+        try:
+            await self.store.finish_job(job.id, assets, **fields)
+        except Exception:
+            for asset in assets:
+                await self.assets.delete(asset, last_reference=False)
+            raise
+        for asset in assets:
+            self.metrics.assets_stored.labels(media=asset.media.value).inc()
+        self._remember_final(job.model_copy(update={k: v for k, v in fields.items()}))
         event_type = status.value if status is not JobStatus.running else "failed"
         self._finish(job.id, ProgressEvent(
             job_id=job.id, type=event_type, progress=1.0 if result else None,
@@ -472,6 +495,11 @@ class Studio:
             data={"asset_ids": asset_ids or [], "error": error} if error else {"asset_ids": asset_ids or []},
         ))
         self.metrics.jobs_finished.labels(provider=(result.provider if result else "") or "", status=status.value).inc()
+
+    def _remember_final(self, job: Job) -> None:
+        self._final[job.id] = job
+        while len(self._final) > FINAL_JOBS_KEPT:
+            self._final.popitem(last=False)
 
     def _finish(self, job_id: str, event: ProgressEvent) -> None:
         self._publish(event)

@@ -11,12 +11,13 @@ newest first, stable under inserts.
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -24,6 +25,17 @@ from ..errors import Conflict, InvalidRequest, NotFound
 from ..types import Asset, Attempt, GenerationRequest, Job, JobStatus, MediaKind, TERMINAL, utcnow
 from .migrate import upgrade
 from .tables import AssetRow, JobRow, SettingRow
+
+
+_last_seq = 0
+
+
+def _next_seq() -> int:
+    """Submission order: nanoseconds since the epoch, strictly increasing in this process
+    (several processes on one database order by their clocks)."""
+    global _last_seq
+    _last_seq = max(time.time_ns(), _last_seq + 1)
+    return _last_seq
 
 
 def new_id() -> str:
@@ -113,6 +125,29 @@ def _asset_from_row(row: AssetRow) -> Asset:
     )
 
 
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+    """WAL (readers never wait for the writer) with ``synchronous=NORMAL``: in WAL mode a
+    commit is still atomic and consistent, and only the last commits before a power loss
+    (not a process crash) can be lost (https://sqlite.org/pragma.html#pragma_synchronous)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _asset_row(asset: Asset) -> AssetRow:
+    return AssetRow(
+        id=asset.id, job_id=asset.job_id, owner=asset.owner, provider=asset.provider,
+        backend=asset.backend, model=asset.model, media=asset.media.value,
+        mime_type=asset.mime_type, width=asset.width, height=asset.height,
+        size_bytes=asset.size_bytes, sha256=asset.sha256, path=asset.path,
+        thumbnail_path=asset.thumbnail_path, prompt=asset.prompt,
+        negative_prompt=asset.negative_prompt,
+        seed=str(asset.seed) if asset.seed is not None else None,
+        parameters=asset.parameters, created_at=asset.created_at,
+    )
+
+
 _JOB_FIELDS = {
     "status", "provider", "backend", "provider_job_id", "progress", "attempts", "asset_ids",
     "error", "started_at", "finished_at",
@@ -135,13 +170,12 @@ class JobStore:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> None:
         """Create or upgrade the schema (Alembic, version table ``image_studio_alembic_version``)."""
-        if self.url.startswith("sqlite"):
-            async with self.engine.begin() as conn:
-                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         await upgrade(self.engine)
 
     async def close(self) -> None:
@@ -169,10 +203,9 @@ class JobStore:
             attempts=[], asset_ids=[], error=None, idempotency_key=job.idempotency_key,
             batch_id=job.batch_id, timeout=job.timeout, created_at=job.created_at, updated_at=now,
         )
+        row.seq = _next_seq()
         try:
             async with self.session.begin() as s:
-                seq = (await s.execute(select(func.coalesce(func.max(JobRow.seq), 0)))).scalar_one()
-                row.seq = seq + 1
                 s.add(row)
         except IntegrityError:
             existing = await self.find_idempotent(job.owner, job.idempotency_key)
@@ -213,6 +246,16 @@ class JobStore:
         """Set ``fields`` (status, provider, backend, provider_job_id, progress, attempts,
         asset_ids, error, started_at, finished_at). With ``only_if_status``, update only when the
         job is in one of those states (a compare-and-set); returns whether a row changed."""
+        values = self._job_values(fields)
+        stmt = update(JobRow).where(JobRow.id == job_id)
+        if only_if_status is not None:
+            stmt = stmt.where(JobRow.status.in_([s.value for s in only_if_status]))
+        async with self.session.begin() as s:
+            result = await s.execute(stmt.values(**values))
+            return result.rowcount > 0
+
+    @staticmethod
+    def _job_values(fields: dict[str, Any]) -> dict[str, Any]:
         unknown = set(fields) - _JOB_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
@@ -224,12 +267,7 @@ class JobStore:
                 value = [a.model_dump(mode="json") if isinstance(a, Attempt) else a for a in value]
             values[key] = value
         values["updated_at"] = utcnow()
-        stmt = update(JobRow).where(JobRow.id == job_id)
-        if only_if_status is not None:
-            stmt = stmt.where(JobRow.status.in_([s.value for s in only_if_status]))
-        async with self.session.begin() as s:
-            result = await s.execute(stmt.values(**values))
-            return result.rowcount > 0
+        return values
 
     async def list_jobs(
         self, *, owner: str | None = None, status: list[JobStatus] | None = None,
@@ -263,18 +301,17 @@ class JobStore:
 
     # assets -----------------------------------------------------------------------------
 
+    async def finish_job(self, job_id: str, assets: list[Asset], **fields: Any) -> None:
+        """Add ``assets`` and set the job's final ``fields`` in one transaction."""
+        values = self._job_values(fields)
+        async with self.session.begin() as s:
+            for asset in assets:
+                s.add(_asset_row(asset))
+            await s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+
     async def add_asset(self, asset: Asset) -> None:
         async with self.session.begin() as s:
-            s.add(AssetRow(
-                id=asset.id, job_id=asset.job_id, owner=asset.owner, provider=asset.provider,
-                backend=asset.backend, model=asset.model, media=asset.media.value,
-                mime_type=asset.mime_type, width=asset.width, height=asset.height,
-                size_bytes=asset.size_bytes, sha256=asset.sha256, path=asset.path,
-                thumbnail_path=asset.thumbnail_path, prompt=asset.prompt,
-                negative_prompt=asset.negative_prompt,
-                seed=str(asset.seed) if asset.seed is not None else None,
-                parameters=asset.parameters, created_at=asset.created_at,
-            ))
+            s.add(_asset_row(asset))
 
     async def get_asset(self, asset_id: str) -> Asset:
         """Raises NotFound (field ``asset_id``)."""
