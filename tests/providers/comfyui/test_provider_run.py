@@ -43,6 +43,7 @@ async def test_weightfree_generate(make_provider: Any, recorder: Recorder) -> No
         with Image.open(io.BytesIO(f.data)) as im:
             assert near(im.convert("RGB").getpixel((0, 0)), (0xFF - 0x33, 0xFF - 0x66, 0xFF - 0xCC))  # 0x3366CC inverted
         assert f.parameters["comfyui_prompt_id"] == prompt_id
+    await provider.close()  # the history delete runs in the background; close waits for it
     assert bodies(recorder, "POST", "/history") == [{"delete": [prompt_id]}]
     sent = bodies(recorder, "POST", "/prompt")[0]
     assert sent["prompt"]["1"]["inputs"] == {"width": 96, "height": 48, "batch_size": 2, "color": 3368652}

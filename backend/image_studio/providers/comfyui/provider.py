@@ -11,6 +11,7 @@ when the backend still knows the prompt; it waits for it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -39,8 +40,8 @@ from ..base import ImageProvider, JobContext
 from .client import ComfyUIClient
 from .convert import is_ui_workflow
 from .protocol import collect_outputs, combo_options, history_finished, raise_for_history
-from .waiter import PromptWaiter
 from .addons import apply_addons
+from .waiter import PromptWaiter
 from .workflow import WorkflowTemplate, apply, list_templates, load_template
 
 UPLOAD_SUBFOLDER = "image_studio"
@@ -139,6 +140,7 @@ class ComfyUIProvider(ImageProvider):
     def __init__(self, provider_id: str, config: ProviderConfig, http: httpx.AsyncClient) -> None:
         super().__init__(provider_id, config, http)
         self._clients: dict[str, ComfyUIClient] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._template: WorkflowTemplate | None = None
         try:
             source = _parse_source(self.settings.workflow)
@@ -171,7 +173,9 @@ class ComfyUIProvider(ImageProvider):
         return client
 
     async def close(self) -> None:
-        """Close every backend's websocket."""
+        """Finish pending history deletes (at most 5 s), then close every backend's websocket."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5.0)
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
@@ -278,7 +282,10 @@ class ComfyUIProvider(ImageProvider):
         seed = _used_seed(template, entry)
         files = await self._fetch(client, entry, prompt_id, seed)
         if self.settings.delete_history:
-            await self._forget(client, prompt_id)
+            # Off the job's critical path: the outputs are fetched, the entry is only tidied.
+            task = asyncio.create_task(self._forget(client, prompt_id), name=f"comfyui-forget {prompt_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return GenerationResult(files=files, provider=self.id, backend=backend.label if backend else None,
                                 model=request.model or template.value("checkpoint"), provider_job_id=prompt_id,
                                 info={**info, "seed": seed})
