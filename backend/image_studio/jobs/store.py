@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, or_, select, update
+from sqlalchemy import and_, delete, event, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -136,7 +136,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
 
 
 def _asset_row(asset: Asset) -> AssetRow:
-    return AssetRow(
+    return AssetRow(**_asset_values(asset))
+
+
+def _asset_values(asset: Asset) -> dict[str, Any]:
+    return dict(
         id=asset.id, job_id=asset.job_id, owner=asset.owner, provider=asset.provider,
         backend=asset.backend, model=asset.model, media=asset.media.value,
         mime_type=asset.mime_type, width=asset.width, height=asset.height,
@@ -195,18 +199,16 @@ class JobStore:
             existing = await self.find_idempotent(job.owner, job.idempotency_key)
             if existing is not None:
                 return self._check_same(existing, request_hash), False
-        now = utcnow()
-        row = JobRow(
-            id=job.id, status=job.status.value, owner=job.owner,
+        values = dict(
+            id=job.id, seq=_next_seq(), status=job.status.value, owner=job.owner,
             request=job.request.model_dump(mode="json"), request_hash=request_hash,
             provider=job.provider, backend=job.backend, provider_job_id=None, progress=0.0,
             attempts=[], asset_ids=[], error=None, idempotency_key=job.idempotency_key,
-            batch_id=job.batch_id, timeout=job.timeout, created_at=job.created_at, updated_at=now,
+            batch_id=job.batch_id, timeout=job.timeout, created_at=job.created_at, updated_at=utcnow(),
         )
-        row.seq = _next_seq()
         try:
-            async with self.session.begin() as s:
-                s.add(row)
+            async with self.engine.begin() as conn:  # Core on a connection: a third of an ORM session's CPU
+                await conn.execute(insert(JobRow).values(**values))
         except IntegrityError:
             existing = await self.find_idempotent(job.owner, job.idempotency_key)
             if existing is None:
@@ -236,11 +238,11 @@ class JobStore:
 
     async def get_job(self, job_id: str) -> Job:
         """Raises NotFound (field ``job_id``)."""
-        async with self.session() as s:
-            row = await s.get(JobRow, job_id)
-            if row is None:
-                raise NotFound(f"no job {job_id!r}", field="job_id")
-            return _job_from_row(row)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(JobRow.__table__).where(JobRow.id == job_id))).first()
+        if row is None:
+            raise NotFound(f"no job {job_id!r}", field="job_id")
+        return _job_from_row(row)
 
     async def update_job(self, job_id: str, *, only_if_status: set[JobStatus] | None = None, **fields: Any) -> bool:
         """Set ``fields`` (status, provider, backend, provider_job_id, progress, attempts,
@@ -250,8 +252,8 @@ class JobStore:
         stmt = update(JobRow).where(JobRow.id == job_id)
         if only_if_status is not None:
             stmt = stmt.where(JobRow.status.in_([s.value for s in only_if_status]))
-        async with self.session.begin() as s:
-            result = await s.execute(stmt.values(**values))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(stmt.values(**values))
             return result.rowcount > 0
 
     @staticmethod
@@ -304,10 +306,10 @@ class JobStore:
     async def finish_job(self, job_id: str, assets: list[Asset], **fields: Any) -> None:
         """Add ``assets`` and set the job's final ``fields`` in one transaction."""
         values = self._job_values(fields)
-        async with self.session.begin() as s:
-            for asset in assets:
-                s.add(_asset_row(asset))
-            await s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+        async with self.engine.begin() as conn:
+            if assets:
+                await conn.execute(insert(AssetRow), [_asset_values(a) for a in assets])
+            await conn.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
     async def add_asset(self, asset: Asset) -> None:
         async with self.session.begin() as s:
