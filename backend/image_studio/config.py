@@ -150,7 +150,10 @@ class ApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: SecretStr
-    role: Literal["admin", "user"] = "user"
+    role: Literal["admin", "user", "service"] = "user"
+    """``service``: a key for a trusted front end (Open WebUI calling the OpenAI-compatible
+    facade): it acts as the user named in Open WebUI's forwarded user headers, else as
+    ``owner`` (see :mod:`image_studio.api.openai_facade`)."""
     owner: str
 
     @field_validator("key")
@@ -159,6 +162,56 @@ class ApiKey(BaseModel):
         if len(v.get_secret_value()) < 8:
             raise ValueError("an API key needs at least 8 characters")
         return v
+
+
+_FACADE_UNSET_FIELDS = frozenset({"prompt", "init_image", "mask", "provider", "workflow", "model", "params"})
+"""GenerationRequest fields a facade route's ``defaults`` may not set (the route has its own
+``provider``, ``workflow``, ``model`` and ``params``; inputs come from the request)."""
+
+
+class FacadeModel(BaseModel):
+    """Where one model name of the OpenAI-compatible facade goes.
+
+    ``provider`` None runs the default provider and its fallback chain; ``workflow`` names a
+    ComfyUI workflow (shipped or saved); ``model`` is the provider-side model or checkpoint
+    (None: the provider's default; the OpenAI model name is never passed on); ``params`` sets
+    the workflow's exposed parameters; ``defaults`` gives any other GenerationRequest field
+    (``steps``, ``cfg_scale``, ``negative_prompt``, ``width`` ...) used when the request body
+    has none; ``openai_options`` passes OpenAI's own ``quality``, ``style``, ``background``,
+    ``output_format``, ``output_compression``, ``moderation``, ``input_fidelity`` and ``user``
+    body fields on in ``request.extra`` (for an ``openai`` or ``openai_compatible`` provider;
+    otherwise they are ignored).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = None
+    workflow: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    openai_options: bool = False
+
+    @field_validator("defaults")
+    @classmethod
+    def _known_defaults(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from .types import GenerationRequest
+
+        bad = sorted(k for k in v if k not in GenerationRequest.model_fields or k in _FACADE_UNSET_FIELDS)
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a generation request field that a default may set")
+        return v
+
+
+class OpenAIFacadeConfig(BaseModel):
+    """The OpenAI-compatible facade's model names: ``models`` maps a name (what a client sends
+    as ``model``, e.g. Open WebUI's ``dall-e-2``) to a :class:`FacadeModel`; ``default`` is
+    used for every name that is neither mapped, nor a provider id, nor a workflow name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, FacadeModel] = Field(default_factory=dict)
+    default: FacadeModel = Field(default_factory=FacadeModel)
 
 
 class StudioConfig(BaseModel):
@@ -170,6 +223,7 @@ class StudioConfig(BaseModel):
     fallback_chain: list[str] = Field(default_factory=list)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     api_keys: list[ApiKey] = Field(default_factory=list)
+    openai_facade: OpenAIFacadeConfig = Field(default_factory=OpenAIFacadeConfig)
 
 
 # --------------------------------------------------------------------------- loading
@@ -278,11 +332,13 @@ def validate_config(data: Mapping[str, Any], source: str) -> StudioConfig:
 
 def check_references(cfg: StudioConfig, *, source: str | None = None,
                      sources: Mapping[str, str] | None = None) -> None:
-    """Check that ``default_provider`` and every ``fallback_chain`` entry is a configured
-    provider id. ``sources`` maps a top-level key to where it came from, else ``source``.
+    """Check that ``default_provider``, every ``fallback_chain`` entry and every
+    ``openai_facade`` route's ``provider`` is a configured provider id. ``sources`` maps a
+    top-level key to where it came from, else ``source``.
 
     Raises:
-        ConfigError: field ``default_provider`` or ``fallback_chain.<index>``.
+        ConfigError: field ``default_provider``, ``fallback_chain.<index>`` or
+            ``openai_facade.<default|models.<name>>.provider``.
     """
     known = ", ".join(sorted(cfg.providers)) or "none"
     where = sources or {}
@@ -294,6 +350,12 @@ def check_references(cfg: StudioConfig, *, source: str | None = None,
         if pid not in cfg.providers:
             raise ConfigError(f"fallback_chain entry {pid!r} is not a configured provider (configured: {known})",
                               field=f"fallback_chain.{i}", source=where.get("fallback_chain", source))
+    facade = cfg.openai_facade
+    for path, route in [("default", facade.default), *((f"models.{k}", m) for k, m in facade.models.items())]:
+        if route.provider is not None and route.provider not in cfg.providers:
+            raise ConfigError(f"openai_facade.{path}.provider {route.provider!r} is not a configured provider "
+                              f"(configured: {known})", field=f"openai_facade.{path}.provider",
+                              source=where.get("openai_facade", source))
 
 
 def load_config_file(path: Path, *, env: Mapping[str, str] | None = None) -> StudioConfig:

@@ -21,7 +21,7 @@ from .jobs.store import JobStore
 
 SAVED_KEY = "config"
 FINGERPRINT_KEY = "secret_key_fingerprint"
-TOP_LEVEL = ("default_provider", "fallback_chain", "api_keys")
+TOP_LEVEL = ("default_provider", "fallback_chain", "api_keys", "openai_facade")
 
 
 class ConfigManager:

@@ -25,6 +25,7 @@ from ..config import Settings
 from ..errors import ConfigError, ImageStudioError
 from ..studio import Studio
 from . import assets, config, generations, jobs, providers, system, workflows
+from . import openai_facade
 from .deps import Authenticator
 from .schemas import API_PREFIX
 
@@ -38,6 +39,7 @@ def build_router() -> APIRouter:
     router = APIRouter()
     for module in (generations, jobs, assets, providers, config, workflows, system):
         router.include_router(module.router)
+    router.include_router(openai_facade.router)  # /openai/v1/...: OpenAI-shaped errors of its own
     return router
 
 

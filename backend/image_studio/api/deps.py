@@ -10,7 +10,9 @@ Who the caller is depends on the host:
   ``get_verified_user``), so the routes here never import ``open_webui``.
 
 Roles: ``admin`` sees every job and asset and edits the config; ``user`` sees its own.
-A non-admin on an admin route gets 403; a missing or wrong key gets 401.
+A non-admin on an admin route gets 403; a missing or wrong key gets 401. ``service`` is a
+user-level key for a trusted front end: on the OpenAI-compatible facade it acts for the user
+Open WebUI forwards (:func:`get_acting_principal`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_service(self) -> bool:
+        """A service key (a trusted front end such as Open WebUI): may act for a forwarded user."""
+        return self.role == "service"
 
     @property
     def scope(self) -> str | None:
@@ -93,6 +100,36 @@ async def require_admin(principal: Annotated[Principal, Depends(get_principal)])
     return principal
 
 
+FORWARDED_USER_ID = "X-OpenWebUI-User-Id"
+"""Open WebUI's forwarded user id header (sent with ``ENABLE_FORWARD_USER_INFO_HEADERS``,
+with ``X-OpenWebUI-User-Name``, ``-Email`` and ``-Role``; open_webui/env.py and
+utils/headers.py of Open WebUI 0.12)."""
+MAX_FORWARDED_ID = 200
+
+
+async def get_acting_principal(request: Request) -> Principal:
+    """The caller, or the user it acts for: a **service** key (role ``service``) with Open
+    WebUI's ``X-OpenWebUI-User-Id`` header acts as that user (``Principal(owner=<the id as
+    sent>, role="user")``); without the header it is itself (its key's ``owner``, the
+    documented service user). The header is ignored from any other caller.
+
+    Raises:
+        HTTPException: 401 as :func:`get_principal`; 422 for a forwarded id that is empty
+            after stripping, longer than 200 characters or holds control characters.
+    """
+    principal = await get_principal(request)
+    forwarded = request.headers.get(FORWARDED_USER_ID)
+    if not principal.is_service or forwarded is None:
+        return principal
+    user_id = forwarded.strip()
+    if not user_id or len(user_id) > MAX_FORWARDED_ID or not user_id.isprintable():
+        raise HTTPException(status_code=422, detail={
+            "type": "InvalidRequest", "field": FORWARDED_USER_ID,
+            "message": f"{FORWARDED_USER_ID} must be 1-{MAX_FORWARDED_ID} printable characters"})
+    return Principal(owner=user_id, role="user")
+
+
 StudioDep = Annotated[Studio, Depends(get_studio)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+ActingPrincipalDep = Annotated[Principal, Depends(get_acting_principal)]
