@@ -1,9 +1,10 @@
-"""The ``image-studio`` command: serve | generate | providers | jobs.
+"""The ``image-studio`` command: serve | generate | providers | jobs | openwebui.
 
 ``generate`` runs in-process on the same data directory and database as the server (so the
 asset shows in the server's gallery), or, with ``--server URL`` (``IMAGE_STUDIO_SERVER``),
 through a running server's HTTP API and its SSE events. Either way it shows a live progress
-bar and prints the saved file paths.
+bar and prints the saved file paths. ``openwebui`` starts the real Open WebUI with the studio
+inside (:mod:`image_studio.openwebui.launcher`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from .types import GenerationRequest, JobStatus
 app = typer.Typer(help="Image Studio: image and video generation over many backends.", no_args_is_help=True)
 providers_app = typer.Typer(help="Configured providers.", invoke_without_command=True)
 app.add_typer(providers_app, name="providers")
+openwebui_app = typer.Typer(help="Start the real Open WebUI with the studio inside (API at /api/v1/image-studio, "
+                            "UI at /image-studio/).", invoke_without_command=True)
+app.add_typer(openwebui_app, name="openwebui")
 console = Console(stderr=True)
 out = Console()
 
@@ -66,8 +70,12 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings(**overrides)
-    console.print(f"Image Studio on http://{settings.host}:{settings.port}/image-studio/ "
-                  f"(data in {settings.data_dir.resolve()})")
+    from .api.app import WEB_DIR
+
+    base = f"http://{settings.host}:{settings.port}"
+    ui = f", UI at {base}/image-studio/" if (WEB_DIR / "index.html").is_file() else ""
+    console.print(f"Image Studio: API at {base}/api/v1/image-studio (docs: {base}/api/v1/image-studio/docs){ui}; "
+                  f"data in {settings.data_dir.resolve()}")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
@@ -241,6 +249,35 @@ async def _jobs_table(limit: int, status: JobStatus | None) -> None:
         out.print(table)
     finally:
         await store.close()
+
+
+@openwebui_app.callback()
+def openwebui(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="address to bind (0.0.0.0: every interface)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+    workers: Annotated[Optional[int], typer.Option(help="uvicorn workers (default UVICORN_WORKERS or 1)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Open WebUI's DATA_DIR (default $DATA_DIR or "
+                                                          "./data/openwebui)")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="set OFFLINE_MODE=true (no downloads)")] = False,
+) -> None:
+    """Start the real Open WebUI with the studio mounted: API at /api/v1/image-studio, UI at
+    /image-studio/. Keeps a WEBUI_SECRET_KEY in DATA_DIR/.webui_secret_key."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.markup import escape
+
+    from .openwebui.launcher import run
+
+    def announce(folder: Path) -> None:
+        console.print(escape(f"Open WebUI with Image Studio on http://{host}:{port}/ (data in {folder}; a first "
+                             "start takes a while: Open WebUI migrates its database)"))
+
+    try:
+        run(host=host, port=port, workers=workers, data_dir=data_dir, offline=offline, announce=announce)
+    except ImageStudioError as exc:
+        console.print("[red]error:[/red] " + escape(exc.message) + (f" (field: {escape(exc.field)})" if exc.field else ""))
+        raise typer.Exit(1) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ import itertools
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from ..errors import InvalidRequest
 from ..jobs.store import new_id
@@ -26,6 +26,16 @@ _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.I)
 GRID_KEYS = {"seed", "cfg_scale", "steps", "sampler", "scheduler", "model", "width", "height"}
 
 
+async def generation_allowed(request: Request, principal: PrincipalDep) -> None:
+    """The host's permission gate for generations, when it installed one: inside Open WebUI,
+    ``app.state.generation_gate`` (:func:`image_studio.openwebui.auth.generation_gate`) refuses
+    with PermissionDenied (403) when Open WebUI's image generation is off or the user lacks
+    its ``features.image_generation`` permission. Standalone there is no gate."""
+    gate = getattr(request.app.state, "generation_gate", None)
+    if gate is not None:
+        await gate(request, principal)
+
+
 def parse_prefer_wait(prefer: str | None, cap: float) -> float:
     """Seconds to wait from a ``Prefer`` header (``wait=N``), capped at ``cap``; 0 if absent."""
     if not prefer:
@@ -37,6 +47,7 @@ def parse_prefer_wait(prefer: str | None, cap: float) -> float:
 @router.post(
     "/generations", status_code=202, response_model=JobOut,
     responses={200: {"model": JobOut}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    dependencies=[Depends(generation_allowed)],
 )
 async def create_generation(
     body: GenerationRequest, studio: StudioDep, principal: PrincipalDep, response: Response,
@@ -81,7 +92,8 @@ def expand_batch(body: BatchRequest) -> list[GenerationRequest]:
 
 
 @router.post("/generations/batch", status_code=202, response_model=BatchOut,
-             responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+             responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+             dependencies=[Depends(generation_allowed)])
 async def create_batch(body: BatchRequest, studio: StudioDep, principal: PrincipalDep) -> BatchOut:
     """Queue many generations as one batch (its own id; jobs list with ``batch_id``)."""
     requests = expand_batch(body)
