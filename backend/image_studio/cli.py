@@ -280,5 +280,97 @@ def openwebui(
         raise typer.Exit(1) from exc
 
 
+
+def _parse_params(params: str | None) -> dict[str, Any] | None:
+    """``--params`` JSON object text -> dict; None when not given (raises typer.BadParameter)."""
+    if params is None:
+        return None
+    try:
+        value = json.loads(params)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--params") from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter('a JSON object, e.g. {"steps": 20}', param_hint="--params")
+    return value
+
+
+@openwebui_app.command("configure")
+def openwebui_configure(
+    url: Annotated[str, typer.Option(help="Open WebUI's origin (the facade is <url>/api/v1/image-studio/openai/v1)")]
+    = "http://127.0.0.1:8080",
+    token: Annotated[Optional[str], typer.Option(
+        envvar="OPENWEBUI_TOKEN", help="an Open WebUI admin's token or API key: write through Open WebUI's admin API "
+                                       "(preferred); without it, write DATA_DIR in-process")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Open WebUI's DATA_DIR (backup file; in-process "
+                                                          "target). Default $DATA_DIR or ./data/openwebui")] = None,
+    model: Annotated[str, typer.Option(help="model name Open WebUI sends; unmapped names run the default chain")]
+    = "image-studio",
+    params: Annotated[Optional[str], typer.Option(help="JSON object merged into every generation body "
+                                                       '(IMAGES_OPENAI_API_PARAMS), e.g. {"steps": 20}; default: keep the studio\'s, else {}')] = None,
+    edit: Annotated[bool, typer.Option("--edit/--no-edit", help="also route Open WebUI's image edits")] = False,
+    base_url: Annotated[Optional[str], typer.Option(help="the facade URL Open WebUI itself calls, when it differs "
+                                                         "from <url>/api/v1/image-studio/openai/v1")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace image settings that are not the studio's")] = False,
+) -> None:
+    """Point Open WebUI's image engine "openai" at the studio's OpenAI-compatible facade, with a
+    studio service key. Shows the difference, backs up what it replaces to
+    DATA_DIR/image-studio/openwebui-image-settings.backup.json, and exits 2 without --force when
+    it would replace settings that are not the studio's."""
+    from rich.markup import escape
+
+    from .openwebui import configure as cfg
+
+    folder = (data_dir or Path(os.environ.get("DATA_DIR") or "data/openwebui")).expanduser().resolve()
+    extra = _parse_params(params)
+    try:
+        if token:
+            outcome = asyncio.run(cfg.configure_via_api(url, token, data_dir=folder, model=model, params=extra,
+                                                        edit=edit, force=force, base_url=base_url))
+        else:
+            outcome = asyncio.run(cfg.configure_in_process(folder, url=url, model=model, params=extra, edit=edit,
+                                                           force=force, base_url=base_url))
+    except ImageStudioError as exc:
+        console.print("[red]error:[/red] " + escape(exc.message) + (f" (field: {escape(exc.field)})" if exc.field else ""))
+        raise typer.Exit(1) from exc
+    if not outcome.plan.changes:
+        out.print("Open WebUI's image settings already point at the studio: nothing changed.")
+        return
+    for line in outcome.plan.render():
+        out.print(escape(line))
+    if outcome.refused:
+        console.print("[red]refused:[/red] the settings marked (not the studio's) were set by an admin; they are "
+                      "kept. Run again with --force to replace them (they are backed up first).")
+        raise typer.Exit(2)
+    if outcome.created_key:
+        out.print(f"created the studio service key of owner {cfg.SERVICE_OWNER}")
+    for note in outcome.notes:
+        out.print(escape(note))
+    out.print(escape(f"written; the replaced values are saved in {outcome.backup}"))
+
+
+@openwebui_app.command("install-tools")
+def openwebui_install_tools(
+    url: Annotated[str, typer.Option(envvar="OPENWEBUI_URL", help="Open WebUI's base URL")] = "http://127.0.0.1:8080",
+    token: Annotated[str, typer.Option(envvar="OPENWEBUI_TOKEN", help="an Open WebUI admin's token or sk- API key")] = "",
+    group: Annotated[Optional[list[str]], typer.Option(help="share with this Open WebUI group id instead of "
+                                                              "everyone (repeatable)")] = None,
+) -> None:
+    """Create or update the Image Studio Tool (id image_studio) in a running Open WebUI, through its
+    tools API, and share it with everyone (or the --group ids)."""
+    from rich.markup import escape
+
+    from .openwebui.install import install_tool
+
+    try:
+        result = install_tool(url, token, groups=group)
+    except ImageStudioError as exc:
+        console.print("[red]error:[/red] " + escape(exc.message) + (f" (field: {escape(exc.field)})" if exc.field else ""))
+        raise typer.Exit(1) from exc
+    shared = ", ".join("everyone" if g.get("principal_id") == "*" else f"{g.get('principal_type')} {g.get('principal_id')}"
+                       for g in result.access_grants) or "nobody"
+    out.print(escape(f"Tool {result.id} {result.action} in {url} (shared with {shared}). Enable it in a chat's "
+                     "tools menu, or on a model in Workspace > Models."))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

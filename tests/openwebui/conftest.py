@@ -115,3 +115,17 @@ def openwebui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenWebUI]:
         yield server
     finally:
         _stop(process)
+
+
+LATE_MODULES = ("test_facade_in_openwebui.py",)
+"""Modules that run after the other Open WebUI modules of the session."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`LATE_MODULES` to the end (keeping their order): the session has
+    one Open WebUI, whose first signup becomes its admin, and test_integration.py's ``accounts``
+    fixture makes (and asserts) that first signup; the late modules sign in to that admin when it
+    exists and sign it up only when they run alone."""
+    late = [item for item in items if item.path.name in LATE_MODULES]
+    if late:
+        items[:] = [item for item in items if item.path.name not in LATE_MODULES] + late

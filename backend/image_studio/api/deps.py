@@ -101,6 +101,7 @@ async def require_admin(principal: Annotated[Principal, Depends(get_principal)])
 
 
 FORWARDED_USER_ID = "X-OpenWebUI-User-Id"
+FORWARDED_USER_ROLE = "X-OpenWebUI-User-Role"
 """Open WebUI's forwarded user id header (sent with ``ENABLE_FORWARD_USER_INFO_HEADERS``,
 with ``X-OpenWebUI-User-Name``, ``-Email`` and ``-Role``; open_webui/env.py and
 utils/headers.py of Open WebUI 0.12)."""
@@ -110,7 +111,8 @@ MAX_FORWARDED_ID = 200
 async def get_acting_principal(request: Request) -> Principal:
     """The caller, or the user it acts for: a **service** key (role ``service``) with Open
     WebUI's ``X-OpenWebUI-User-Id`` header acts as that user (``Principal(owner=<the id as
-    sent>, role="user")``); without the header it is itself (its key's ``owner``, the
+    sent>, role=<"admin" when X-OpenWebUI-User-Role says so, else "user">)``); without the
+    header it is itself (its key's ``owner``, the
     documented service user). The header is ignored from any other caller.
 
     Raises:
@@ -126,7 +128,8 @@ async def get_acting_principal(request: Request) -> Principal:
         raise HTTPException(status_code=422, detail={
             "type": "InvalidRequest", "field": FORWARDED_USER_ID,
             "message": f"{FORWARDED_USER_ID} must be 1-{MAX_FORWARDED_ID} printable characters"})
-    return Principal(owner=user_id, role="user")
+    role = "admin" if request.headers.get(FORWARDED_USER_ROLE, "").strip().lower() == "admin" else "user"
+    return Principal(owner=user_id, role=role)
 
 
 StudioDep = Annotated[Studio, Depends(get_studio)]

@@ -95,7 +95,8 @@ async def generation_gate(request: Request, principal: Principal) -> None:
 
     Raises:
         PermissionDenied: (403) image generation is off in Open WebUI (for admins too, as in
-            Open WebUI; field ``image_generation.enable``), or the caller is not an admin and
+            Open WebUI; field ``image_generation.enable``), or the caller is neither an admin nor
+            a service key (Open WebUI itself, which checked its user already) and
             neither a group nor the default permissions grant ``features.image_generation``
             (field ``features.image_generation``).
     """
@@ -105,7 +106,9 @@ async def generation_gate(request: Request, principal: Principal) -> None:
     values = await Config.get_many("image_generation.enable", "user.permissions")
     if not values.get("image_generation.enable"):
         raise PermissionDenied(DISABLED_MESSAGE, field="image_generation.enable")
-    if principal.is_admin:
+    if principal.is_admin or principal.is_service:
+        # A service key is Open WebUI itself calling the facade: its image router has already
+        # checked its user (group grants included), which the key cannot re-check by id.
         return
     if not await has_permission(principal.owner, "features.image_generation", values.get("user.permissions") or {}):
         raise PermissionDenied(NO_PERMISSION_MESSAGE, field="features.image_generation")

@@ -6,6 +6,10 @@ the route waits for it up to ``IMAGE_STUDIO_WAIT_MAX`` seconds and answers with 
 assets' bytes in base64. A job still running then is answered 504 (code ``timeout``) and runs
 on: it appears in ``GET /jobs`` and its images in the gallery. Every answer about a job carries
 its id in the ``X-Image-Studio-Job-Id`` header.
+
+Generations and edits pass the host's permission gate first (:func:`facade_generation_allowed`):
+inside Open WebUI that is Open WebUI's image switch and ``features.image_generation`` permission,
+checked for the *acting* caller (the forwarded user of a service key); standalone there is none.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from ...errors import InvalidRequest, NotFound, error_from_dict
@@ -81,8 +85,23 @@ async def run_job(studio: Studio, principal: Principal, request: GenerationReque
     return JSONResponse(answer.model_dump(mode="json", exclude_none=True), headers=headers)
 
 
+async def facade_generation_allowed(request: Request, principal: ActingPrincipalDep) -> None:
+    """The host's gate (``app.state.generation_gate``, installed inside Open WebUI by
+    :func:`image_studio.openwebui.auth.generation_gate`) for the acting principal: the user
+    Open WebUI forwards (``X-OpenWebUI-User-Id``) when a service key sends one, else the
+    caller itself. Standalone no gate is installed and nothing is checked.
+
+    Raises:
+        PermissionDenied: (403) from the gate: image generation off in Open WebUI (field
+            ``image_generation.enable``) or the acting user lacks ``features.image_generation``.
+    """
+    gate = getattr(request.app.state, "generation_gate", None)
+    if gate is not None:
+        await gate(request, principal)
+
+
 @router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True,
-             responses=ERROR_RESPONSES)
+             responses=ERROR_RESPONSES, dependencies=[Depends(facade_generation_allowed)])
 async def create_images(
     body: ImagesGenerateIn, studio: StudioDep, principal: ActingPrincipalDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -128,7 +147,7 @@ async def edit_inputs(images: list[UploadFile], mask: UploadFile | None) -> dict
 
 
 @router.post("/images/edits", response_model=ImagesResponse, response_model_exclude_none=True,
-             responses=ERROR_RESPONSES)
+             responses=ERROR_RESPONSES, dependencies=[Depends(facade_generation_allowed)])
 async def edit_images(
     request: Request, studio: StudioDep, principal: ActingPrincipalDep,
     prompt: Annotated[str, Form(max_length=10_000)],
@@ -179,4 +198,4 @@ async def get_model(model: str, studio: StudioDep, principal: ActingPrincipalDep
     return ModelObject(id=model, created=MODELS_CREATED)
 
 
-__all__ = ["router", "run_job"]
+__all__ = ["facade_generation_allowed", "router", "run_job"]
