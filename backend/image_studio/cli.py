@@ -356,13 +356,16 @@ def openwebui_install_tools(
                                                               "everyone (repeatable)")] = None,
 ) -> None:
     """Create or update the Image Studio Tool (id image_studio) in a running Open WebUI, through its
-    tools API, and share it with everyone (or the --group ids)."""
+    tools API, and share it with everyone (or the --group ids); then the Pipe (image models in the
+    model picker, shared likewise) and the Action (a button under every message) as functions,
+    turned on."""
     from rich.markup import escape
 
-    from .openwebui.install import install_tool
+    from .openwebui.install import install_functions, install_tool
 
     try:
         result = install_tool(url, token, groups=group)
+        functions = install_functions(url, token, groups=group)
     except ImageStudioError as exc:
         console.print("[red]error:[/red] " + escape(exc.message) + (f" (field: {escape(exc.field)})" if exc.field else ""))
         raise typer.Exit(1) from exc
@@ -370,6 +373,11 @@ def openwebui_install_tools(
                        for g in result.access_grants) or "nobody"
     out.print(escape(f"Tool {result.id} {result.action} in {url} (shared with {shared}). Enable it in a chat's "
                      "tools menu, or on a model in Workspace > Models."))
+    for function in functions:
+        extra = f": {len(function.models)} models shared with {shared}" if function.models else ""
+        extra += ", global" if function.is_global else ""
+        out.print(escape(f"Function {function.id} {function.action}, "
+                         f"{'active' if function.is_active else 'inactive'}{extra}."))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -195,12 +195,16 @@ def summary(job: Job, assets: list[Any], noun: str) -> str:
             "link it again, just acknowledge it briefly.")
 
 
-async def run_in_chat(call: ChatCall, request: GenerationRequest, *, wait_seconds: float) -> str:
+async def run_in_chat(call: ChatCall, request: GenerationRequest, *, wait_seconds: float,
+                      describe_result: Callable[[Job, list[Any], str], str] = summary) -> str:
     """Generate ``request`` for the chat's user, put the results into the chat, and return a
     short text for the model (see the module docstring).
 
     Every studio error (permission, invalid size, no provider, failed job) comes back as a
     sentence for the model, not an exception: the model tells the user.
+
+    ``describe_result(job, assets, noun)`` makes the text of a finished job (default
+    :func:`summary`, for a model; the Pipe and the Action pass one written for the user).
 
     Raises:
         asyncio.CancelledError: the chat was stopped (the job is canceled).
@@ -218,14 +222,15 @@ async def run_in_chat(call: ChatCall, request: GenerationRequest, *, wait_second
         await call.status(f"Submitting the {noun} request to Image Studio")
         job = await studio.submit(request, owner=principal.owner)
         job = await follow(studio, job, call, owner=principal.owner, wait_seconds=wait_seconds, noun=noun)
-        return await _finish(studio, job, call, user, noun, wait_seconds)
+        return await _finish(studio, job, call, user, noun, wait_seconds, describe_result)
     except ImageStudioError as exc:
         await call.status(f"Image Studio: {exc.message}", done=True)
         where = f" (field {exc.field})" if exc.field else ""
         return f"The {noun} could not be generated: {exc.message}{where}."
 
 
-async def _finish(studio: Any, job: Job, call: ChatCall, user: Any, noun: str, wait_seconds: float) -> str:
+async def _finish(studio: Any, job: Job, call: ChatCall, user: Any, noun: str, wait_seconds: float,
+                  describe_result: Callable[[Job, list[Any], str], str] = summary) -> str:
     from .owui_files import attach_assets
 
     if job.status is JobStatus.succeeded:
@@ -233,7 +238,7 @@ async def _finish(studio: Any, job: Job, call: ChatCall, user: Any, noun: str, w
         await call.status(f"Adding the {noun} to the chat")
         await attach_assets(studio, assets, call, user, job)
         await call.status(f"Generated {len(assets)} {noun}{'' if len(assets) == 1 else 's'}", done=True)
-        return summary(job, assets, noun)
+        return describe_result(job, assets, noun)
     if not job.done:
         await call.status(f"Still generating after {wait_seconds:g} s: see Image Studio's gallery", done=True)
         return (f"The {noun} is still being generated (Image Studio job {job.id}); it will appear in the "
