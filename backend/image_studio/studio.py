@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -63,6 +63,15 @@ PROGRESS_WRITE_INTERVAL = 1.0
 
 FINAL_JOBS_KEPT = 1024
 """Finished jobs kept in memory so that :meth:`Studio.wait` answers without a database read."""
+
+HOOK_TIMEOUT = 120.0
+"""Seconds one asset hook may take before it is given up (logged; the job is not affected)."""
+
+AssetHook = Callable[[Job, list[Asset]], Awaitable[None]]
+"""``async (job, assets) -> None``: called once a succeeded job's assets are committed."""
+
+AssetDeleteHook = Callable[[Asset], Awaitable[None]]
+"""``async (asset) -> None``: called after an asset's row (and bytes) were deleted."""
 
 
 class Studio:
@@ -109,6 +118,15 @@ class Studio:
         self._attempts: dict[str, list[Attempt]] = {}
         self._final: OrderedDict[str, Job] = OrderedDict()
         self._started = False
+        self.asset_hooks: list[AssetHook] = []
+        """Awaited in order after a job's assets are committed and before its end is published
+        (so a waiter sees what they did); a failing or slow hook (over :data:`HOOK_TIMEOUT`
+        seconds) is logged and never fails the job. The host (Open WebUI) registers here."""
+        self.asset_delete_hooks: list[AssetDeleteHook] = []
+        """Awaited in order after :meth:`delete_asset` deleted an asset; failures are logged."""
+        self.host_extra_keys: set[str] = set()
+        """Keys of ``request.extra`` that belong to the host (such as ``openwebui``: the chat a
+        job came from), kept on the job and its assets but removed before the providers see it."""
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -423,6 +441,9 @@ class Studio:
                                         data={"from": src, "to": dst, "reason": reason}))
 
         request = await self._resolve_workflow(job.request)
+        if self.host_extra_keys & request.extra.keys():
+            extra = {k: v for k, v in request.extra.items() if k not in self.host_extra_keys}
+            request = request.model_copy(update={"extra": extra})
         return await self.orchestrator.run(
             request, job_id=job_id, cancel_event=cancel_event,
             timeout=job.timeout or self.settings.job_timeout, on_progress=on_progress,
@@ -486,7 +507,10 @@ class Studio:
             raise
         for asset in assets:
             self.metrics.assets_stored.labels(media=asset.media.value).inc()
-        self._remember_final(job.model_copy(update={k: v for k, v in fields.items()}))
+        final = job.model_copy(update={k: v for k, v in fields.items()})
+        if assets:
+            await self._run_hooks(self.asset_hooks, (final, assets), f"job {job.id}")
+        self._remember_final(final)
         event_type = status.value if status is not JobStatus.running else "failed"
         self._finish(job.id, ProgressEvent(
             job_id=job.id, type=event_type, progress=1.0 if result else None,
@@ -495,6 +519,17 @@ class Studio:
             data={"asset_ids": asset_ids or [], "error": error} if error else {"asset_ids": asset_ids or []},
         ))
         self.metrics.jobs_finished.labels(provider=(result.provider if result else "") or "", status=status.value).inc()
+
+    @staticmethod
+    async def _run_hooks(hooks: list[Callable[..., Awaitable[None]]], args: tuple, what: str) -> None:
+        """Await each hook with ``args`` (up to :data:`HOOK_TIMEOUT` s each); log, never raise."""
+        for hook in list(hooks):
+            try:
+                await asyncio.wait_for(hook(*args), HOOK_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.error("%s: hook %r took over %g s and was given up", what, hook, HOOK_TIMEOUT)
+            except Exception:  # noqa: BLE001 - a host's hook must never fail the studio's work
+                log.exception("%s: hook %r failed", what, hook)
 
     def _remember_final(self, job: Job) -> None:
         self._final[job.id] = job
@@ -547,6 +582,7 @@ class Studio:
         await self.get_asset(asset_id, owner=owner)
         asset, last = await self.store.delete_asset(asset_id)
         await self.assets.delete(asset, last_reference=last)
+        await self._run_hooks(self.asset_delete_hooks, (asset,), f"asset {asset_id} deletion")
 
     # providers --------------------------------------------------------------------------
 

@@ -117,7 +117,7 @@ def openwebui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenWebUI]:
         _stop(process)
 
 
-LATE_MODULES = ("test_facade_in_openwebui.py",)
+LATE_MODULES = ("test_facade_in_openwebui.py", "test_asset_files.py")
 """Modules that run after the other Open WebUI modules of the session."""
 
 

@@ -323,6 +323,22 @@ class JobStore:
                 raise NotFound(f"no asset {asset_id!r}", field="asset_id")
             return _asset_from_row(row)
 
+    async def update_asset_parameters(self, asset_id: str, values: dict[str, Any]) -> Asset:
+        """Merge ``values`` (JSON-serialisable) over the asset's ``parameters``; returns the
+        updated asset. Used by hosts to remember what they made of an asset (such as the Open
+        WebUI file id).
+
+        Raises:
+            NotFound: no such asset (field ``asset_id``).
+        """
+        async with self.session.begin() as s:
+            row = await s.get(AssetRow, asset_id)
+            if row is None:
+                raise NotFound(f"no asset {asset_id!r}", field="asset_id")
+            row.parameters = {**(row.parameters or {}), **values}  # a new dict: the change is seen
+            await s.flush()
+            return _asset_from_row(row)
+
     async def delete_asset(self, asset_id: str) -> tuple[Asset, bool]:
         """Delete the row; returns the asset and whether it was the last one with its bytes."""
         async with self.session.begin() as s:

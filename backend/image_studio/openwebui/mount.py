@@ -10,6 +10,8 @@ running it, see ``docs/openwebui-notes.md``):
   after Open WebUI and stops before it. If it fails to start (or takes over
   :data:`START_TIMEOUT` seconds), the failure is logged and every studio route answers 503
   with the reason; Open WebUI runs on;
+* the asset hooks of :mod:`.files` (every asset of an Open WebUI user is also an Open WebUI
+  file, linked to its chat; deleting the asset deletes the file);
 * ``app.state.studio``, ``app.state.authenticate`` (:func:`.auth.authenticate`) and
   ``app.state.generation_gate`` (:func:`.auth.generation_gate`);
 * a handler for :class:`~image_studio.errors.ImageStudioError` only (Open WebUI's handlers for
@@ -113,6 +115,9 @@ def _mount(app: FastAPI, studio: Studio | None, authenticate: Authenticator | No
     app.state.authenticate = authenticate
     app.state.generation_gate = gate
     app.state.image_studio = state
+    from .files import install as install_asset_files
+
+    install_asset_files(app, studio)
     app.include_router(studio_router(studio, state), prefix=API_PREFIX)
     app.add_exception_handler(ImageStudioError, studio_error_response)
     ui_built = mount_ui(app, web_dir)

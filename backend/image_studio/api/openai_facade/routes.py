@@ -25,7 +25,7 @@ from ...studio import Studio
 from ...types import MAX_N, Asset, GenerationRequest, Job, JobStatus
 from ..deps import ActingPrincipalDep, Principal, StudioDep
 from .mapping import model_names, resolve
-from .translate import b64, build_request, form_fields, image_dimensions, studio_mask
+from .translate import b64, build_request, form_fields, image_dimensions, studio_mask, with_chat_context
 from .wire import (ERROR_RESPONSES, JOB_HEADER, ImageData, ImagesGenerateIn, ImagesResponse, ModelList, ModelObject,
                    OpenAIRoute, openai_error, studio_error)
 
@@ -103,7 +103,7 @@ async def facade_generation_allowed(request: Request, principal: ActingPrincipal
 @router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True,
              responses=ERROR_RESPONSES, dependencies=[Depends(facade_generation_allowed)])
 async def create_images(
-    body: ImagesGenerateIn, studio: StudioDep, principal: ActingPrincipalDep,
+    body: ImagesGenerateIn, studio: StudioDep, principal: ActingPrincipalDep, http: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ImagesResponse | JSONResponse:
     """OpenAI's create image, run as a studio job. ``model`` picks the route (see the docs);
@@ -111,6 +111,7 @@ async def create_images(
     is always ``b64_json``."""
     resolved = await resolve(studio, body.model)
     request = build_request(body.model_dump(exclude_unset=True), resolved.route)
+    request = with_chat_context(request, http.headers, studio.host_extra_keys)
     return await run_job(studio, principal, request, idempotency_key)
 
 
@@ -175,6 +176,7 @@ async def edit_images(
     image_size = inputs.pop("_size")
     resolved = await resolve(studio, model)
     gen = build_request({**body, **inputs}, resolved.route, image_size=image_size)  # type: ignore[arg-type]
+    gen = with_chat_context(gen, request.headers, studio.host_extra_keys)
     return await run_job(studio, principal, gen, idempotency_key)
 
 

@@ -177,6 +177,27 @@ def studio_mask(data: bytes) -> bytes:
     return out.getvalue()
 
 
+OPENWEBUI_EXTRA_KEY = "openwebui"
+"""``request.extra`` key for the Open WebUI chat a job came from (``{chat_id, message_id}``)."""
+CHAT_HEADERS = {"chat_id": "X-OpenWebUI-Chat-Id", "message_id": "X-OpenWebUI-Message-Id"}
+"""Headers Open WebUI sends with ``ENABLE_FORWARD_USER_INFO_HEADERS`` (``open_webui/env.py``,
+``utils/headers.py``; seen on the wire from its image router, docs/openwebui-notes.md)."""
+
+
+def with_chat_context(request: GenerationRequest, headers: Any,
+                      host_keys: set[str] | frozenset[str]) -> GenerationRequest:
+    """``request`` with ``extra['openwebui'] = {chat_id, message_id}`` from Open WebUI's
+    forwarded chat headers, when the host (the studio mounted in Open WebUI) declared that key
+    in ``Studio.host_extra_keys``; else ``request`` unchanged (a standalone studio never passes
+    the key on to a provider). ``headers``: a case-insensitive mapping (Starlette's)."""
+    if OPENWEBUI_EXTRA_KEY not in host_keys:
+        return request
+    context = {name: headers.get(header) for name, header in CHAT_HEADERS.items() if headers.get(header)}
+    if not context.get("chat_id"):
+        return request
+    return request.model_copy(update={"extra": {**request.extra, OPENWEBUI_EXTRA_KEY: context}})
+
+
 def b64(data: bytes) -> str:
     """Base64 text (standard alphabet, padded) of ``data``."""
     return base64.b64encode(data).decode("ascii")

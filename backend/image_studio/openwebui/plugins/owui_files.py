@@ -36,6 +36,10 @@ from .runtime import ChatCall
 FILE_URL = re.compile(r"/api/v1/files/([0-9a-fA-F-]{8,})(?:/content)?")
 """An Open WebUI file URL (``/api/v1/files/<id>/content``), absolute or not."""
 
+FILE_ID_KEY = "openwebui_file_id"
+"""``asset.parameters`` key holding the Open WebUI file made for the asset (by
+:mod:`image_studio.openwebui.files` or :func:`attach_assets`), so it is uploaded once."""
+
 MAX_HISTORY = 200
 """Messages walked back through a chat's history when looking for its last image."""
 
@@ -47,8 +51,16 @@ async def asset_bytes(studio: Any, asset: Asset) -> bytes:
 
 
 def file_metadata(call: ChatCall, job: Job, asset: Asset) -> dict[str, Any]:
-    """The ``metadata`` given to ``upload_image``: the chat and message to link to, and the
-    generation parameters (kept by Open WebUI in the file's ``meta.data``)."""
+    """The ``metadata`` given to ``upload_image`` from a chat plugin (:func:`asset_metadata`
+    with the call's chat and message)."""
+    return asset_metadata(job, asset, chat_id=call.chat_id, message_id=call.message_id)
+
+
+def asset_metadata(job: Job, asset: Asset, *, chat_id: str | None = None,
+                   message_id: str | None = None) -> dict[str, Any]:
+    """The ``metadata`` given to ``upload_image``: the generation parameters under
+    ``image_studio`` (kept by Open WebUI in the file's ``meta.data``) and, when both are given,
+    the chat and message to link the file to."""
     out: dict[str, Any] = {
         "image_studio": {
             "job_id": job.id, "asset_id": asset.id, "provider": asset.provider, "model": asset.model,
@@ -56,8 +68,8 @@ def file_metadata(call: ChatCall, job: Job, asset: Asset) -> dict[str, Any]:
             "width": asset.width, "height": asset.height, "parameters": asset.parameters,
         },
     }
-    if call.chat_id and call.message_id:
-        out.update(chat_id=call.chat_id, message_id=call.message_id)
+    if chat_id and message_id:
+        out.update(chat_id=chat_id, message_id=message_id)
     return out
 
 
@@ -75,8 +87,12 @@ async def attach_assets(studio: Any, assets: list[Asset], call: ChatCall, user: 
 
     entries: list[dict[str, Any]] = []
     for asset in assets:
-        data = await asset_bytes(studio, asset)
-        _, uploaded = await upload_image(call.request, data, asset.mime_type, file_metadata(call, job, asset), user)
+        uploaded = await existing_file(call, asset, user)
+        if uploaded is None:
+            data = await asset_bytes(studio, asset)
+            item, uploaded = await upload_image(call.request, data, asset.mime_type, file_metadata(call, job, asset),
+                                                user)
+            await studio.store.update_asset_parameters(asset.id, {FILE_ID_KEY: item.id})
         kind = "file" if asset.media is MediaKind.video else "image"
         entries.append({"type": kind, **uploaded})
     if entries and is_saved_chat_id(call.chat_id) and call.message_id:
@@ -86,6 +102,25 @@ async def attach_assets(studio: Any, assets: list[Asset], call: ChatCall, user: 
     if call.emitter is not None and entries:
         await call.emitter({"type": "chat:message:files", "data": {"files": entries}})
     return entries
+
+
+async def existing_file(call: ChatCall, asset: Asset, user: Any) -> dict[str, Any] | None:
+    """The entry (``{id, url, name, content_type}``, as ``upload_image`` returns) of the Open
+    WebUI file already made for ``asset`` (``parameters['openwebui_file_id']``, owned by
+    ``user``), linked to the call's chat if it is not yet; None when there is none."""
+    from open_webui.models.chats import Chats  # lazy: Open WebUI only
+    from open_webui.models.files import Files
+
+    file_id = asset.parameters.get(FILE_ID_KEY)
+    item = await Files.get_file_by_id(str(file_id)) if file_id else None
+    if item is None or item.user_id != user.id:
+        return None
+    meta = item.meta or {}
+    if call.chat_id and call.message_id and (meta.get("data") or {}).get("chat_id") != call.chat_id:
+        await Chats.insert_chat_files(chat_id=call.chat_id, message_id=call.message_id, file_ids=[item.id],
+                                      user_id=user.id)
+    return {"id": item.id, "url": call.request.app.url_path_for("get_file_content_by_id", id=item.id),
+            "name": meta.get("name") or item.filename, "content_type": meta.get("content_type")}
 
 
 def _decode_data_url(value: str) -> tuple[bytes, str]:

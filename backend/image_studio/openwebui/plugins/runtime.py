@@ -220,13 +220,25 @@ async def run_in_chat(call: ChatCall, request: GenerationRequest, *, wait_second
         if gate is not None:
             await gate(call.request, principal)
         await call.status(f"Submitting the {noun} request to Image Studio")
-        job = await studio.submit(request, owner=principal.owner)
+        job = await studio.submit(with_chat(request, call, studio), owner=principal.owner)
         job = await follow(studio, job, call, owner=principal.owner, wait_seconds=wait_seconds, noun=noun)
         return await _finish(studio, job, call, user, noun, wait_seconds, describe_result)
     except ImageStudioError as exc:
         await call.status(f"Image Studio: {exc.message}", done=True)
         where = f" (field {exc.field})" if exc.field else ""
         return f"The {noun} could not be generated: {exc.message}{where}."
+
+
+def with_chat(request: GenerationRequest, call: ChatCall, studio: Any) -> GenerationRequest:
+    """``request`` with the call's chat in ``extra['openwebui']`` (``{chat_id, message_id}``),
+    so the file made for each asset (:mod:`image_studio.openwebui.files`) is linked to this
+    chat; unchanged when the studio does not keep that key from its providers."""
+    from ...api.openai_facade.translate import OPENWEBUI_EXTRA_KEY
+
+    if OPENWEBUI_EXTRA_KEY not in getattr(studio, "host_extra_keys", ()) or not call.chat_id:
+        return request
+    context = {"chat_id": call.chat_id, "message_id": call.message_id}
+    return request.model_copy(update={"extra": {**request.extra, OPENWEBUI_EXTRA_KEY: context}})
 
 
 async def _finish(studio: Any, job: Job, call: ChatCall, user: Any, noun: str, wait_seconds: float,
