@@ -278,11 +278,14 @@ class PipelineHolder:
             self._unload_locked()
 
     def _unload_locked(self) -> None:
+        # Runs in the idle timer's thread: clear spec before swapping the pipes out, so that a
+        # reader who sees ``loaded`` None never sees a stale spec.
         device = self.spec.device if self.spec else "cpu"
-        had = bool(self.pipes)
-        self.pipes.clear()
         self.spec = None
         self._offloaded = None
+        pipes, self.pipes = self.pipes, {}
+        had = bool(pipes)
+        pipes.clear()
         if had:
             free_memory(device)
 
