@@ -104,6 +104,7 @@ class Tools:
         prompt: str,
         size: str = "",
         provider: str = "",
+        workflow: str = "",
         seed: int = -1,
         __user__: dict = None,
         __request__=None,
@@ -115,10 +116,11 @@ class Tools:
         :param prompt: A detailed description of the video to generate.
         :param size: Frame size in WIDTHxHEIGHT pixels, such as "1280x720". Leave empty for the user's preferred size.
         :param provider: Image Studio provider id to use (one that can make videos). Leave empty for the default.
+        :param workflow: ComfyUI workflow template that makes a video. Leave empty for the default.
         :param seed: Random seed; -1 for a random one.
         :return: A short confirmation (the video is already shown to the user), or why it failed.
         """
-        return await self._run(prompt, size, 1, provider, "", seed, "video", "", __user__, __request__,
+        return await self._run(prompt, size, 1, provider, workflow, seed, "video", "", __user__, __request__,
                                __event_emitter__, __metadata__)
 
     async def _run(self, prompt, size, n, provider, workflow, seed, kind, image, user, request, emitter, metadata):
