@@ -74,21 +74,30 @@ def test_object_info_pass_through_and_models(make_server, fake):
     assert api.post("/providers/comfy/test").json()[0]["ok"] is True
 
 
-async def test_restart_resumes_remembered_prompt_without_resubmitting(tmp_path, fake):
-    settings = Settings(data_dir=tmp_path, secret_key="k")
-    config = comfy_config(fake.url)
-    workflow = json.dumps(graphs.template(graphs.sleep(steps=4, step_seconds=0.5), name="sleepy"))
+async def cut_off_mid_run(settings: Settings, config: StudioConfig, fake: FakeComfyUI, *, prompt: str,
+                          steps: int):
+    """Start a Studio, submit a FixtureSleepProgress job the fake holds at step 2, wait until
+    its prompt_id is remembered and the prompt runs on ComfyUI, then stop the Studio (the
+    process goes away mid-run; the prompt keeps running). Returns ``(job, stored job)``."""
+    workflow = json.dumps(graphs.template(graphs.sleep(steps=steps, step_seconds=0.5), name="sleepy"))
     fake.pause_at_step(2)
     first = Studio(settings, config=config)
     await first.start()
-    job = await first.submit(GenerationRequest(prompt="resume me", workflow=workflow, width=64, height=64))
+    job = await first.submit(GenerationRequest(prompt=prompt, workflow=workflow, width=64, height=64))
     for _ in range(500):
         current = await first.store.get_job(job.id)
         if current.provider_job_id and fake.running is not None:  # remembered, and running on ComfyUI
             break
         await asyncio.sleep(0.02)
     assert current.status is JobStatus.running and current.provider_job_id
-    await first.stop()  # the process goes away mid-run; the prompt keeps running on ComfyUI
+    await first.stop()
+    return job, current
+
+
+async def test_restart_resumes_remembered_prompt_without_resubmitting(tmp_path, fake):
+    settings = Settings(data_dir=tmp_path, secret_key="k")
+    config = comfy_config(fake.url)
+    job, current = await cut_off_mid_run(settings, config, fake, prompt="resume me", steps=4)
     fake.release()
 
     second = Studio(settings, config=config)
@@ -113,17 +122,7 @@ def test_bad_slot_is_a_422_naming_the_slot(make_server, fake):
 async def test_cancel_of_a_job_waiting_to_resume_stops_it_on_comfyui(tmp_path, fake):
     settings = Settings(data_dir=tmp_path, secret_key="k")
     config = comfy_config(fake.url)
-    workflow = json.dumps(graphs.template(graphs.sleep(steps=6, step_seconds=0.5), name="sleepy"))
-    fake.pause_at_step(2)
-    first = Studio(settings, config=config)
-    await first.start()
-    job = await first.submit(GenerationRequest(prompt="cancel me later", workflow=workflow, width=64, height=64))
-    for _ in range(500):
-        current = await first.store.get_job(job.id)
-        if current.provider_job_id:
-            break
-        await asyncio.sleep(0.02)
-    await first.stop()
+    job, current = await cut_off_mid_run(settings, config, fake, prompt="cancel me later", steps=6)
 
     second = Studio(settings, config=config, run_queue=False)  # recovered, not yet resumed
     await second.start()
