@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup setup-openwebui run run-openwebui test bench clean
+.PHONY: setup setup-openwebui ui ui-test browser run run-openwebui test bench clean
 
 # torch first, pinned: a CPU build of 2.13.0 lies on the project's machines; a bare `torch`
 # pulled in by diffusers (or by Open WebUI's sentence-transformers) would fetch a multi-GB CUDA
@@ -42,22 +42,46 @@ $(OWUI_STAMP): pyproject.toml
 
 setup-openwebui: $(OWUI_STAMP)
 
+# The browser UI (frontend/, Svelte 5 + Vite) is built into backend/image_studio/web/, which the
+# server mounts at /image-studio/. Rebuilt when a source file is newer than the build.
+WEB_INDEX  := backend/image_studio/web/index.html
+NODE_STAMP := frontend/node_modules/.installed
+UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts \
+              frontend/svelte.config.js frontend/package-lock.json
+
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+$(WEB_INDEX): $(NODE_STAMP) $(UI_SOURCES)
+	cd frontend && npm run --silent build -- --logLevel warn
+
+ui: $(WEB_INDEX)
+
+# Unit tests of the UI's graph and schema logic (vitest) and the type check (svelte-check).
+ui-test: $(NODE_STAMP)
+	cd frontend && npm run --silent check && npm test --silent
+
+# Debian's Chromium for the browser tests (tests/e2e): never a browser download.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # The example config (ComfyUI, then Automatic1111, plus the placeholder) unless you give one.
-run: setup
+run: setup ui
 	IMAGE_STUDIO_CONFIG="$${IMAGE_STUDIO_CONFIG:-examples/studio.yaml}" $(VENV)/bin/image-studio serve
 
 # The real Open WebUI with the studio inside, data in ./data/openwebui (DATA_DIR=... to move it).
 # OWUI_ARGS=--offline starts it without internet access (no embedding-model download).
-run-openwebui: setup-openwebui
+run-openwebui: setup-openwebui ui
 	IMAGE_STUDIO_CONFIG="$${IMAGE_STUDIO_CONFIG:-examples/studio.yaml}" \
 		$(OWUI_VENV)/bin/image-studio openwebui --host $(OWUI_HOST) --port $(OWUI_PORT) $(OWUI_ARGS)
 
 # tests/openwebui start Open WebUI from $(OWUI_VENV) (OPENWEBUI_PYTHON) in a subprocess.
-test: setup setup-openwebui
-	OPENWEBUI_PYTHON="$(abspath $(OWUI_PY))" $(PY) -m pytest $(PYTEST_ARGS)
+test: setup setup-openwebui ui browser ui-test
+	OPENWEBUI_PYTHON="$(abspath $(OWUI_PY))" CHROMIUM="$$(command -v chromium)" $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(OWUI_VENV) build *.egg-info backend/*.egg-info
+	rm -rf $(VENV) $(OWUI_VENV) build *.egg-info backend/*.egg-info frontend/node_modules backend/image_studio/web

@@ -70,10 +70,10 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings(**overrides)
-    from .api.app import WEB_DIR
+    from .api.app import web_dir
 
     base = f"http://{settings.host}:{settings.port}"
-    ui = f", UI at {base}/image-studio/" if (WEB_DIR / "index.html").is_file() else ""
+    ui = f", UI at {base}/image-studio/" if (web_dir() / "index.html").is_file() else ""
     console.print(f"Image Studio: API at {base}/api/v1/image-studio (docs: {base}/api/v1/image-studio/docs){ui}; "
                   f"data in {settings.data_dir.resolve()}")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
@@ -182,6 +182,21 @@ def providers_list(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     asyncio.run(_providers_table(None))
+
+
+@app.command("openapi")
+def openapi_cmd(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """Print the HTTP API's OpenAPI document (JSON), from which the UI's typed client is
+    generated (frontend/openapi.json, then `npm run gen:api`)."""
+    from .api.app import create_app
+
+    text = json.dumps(create_app(check_bind=False).openapi(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @providers_app.command("test")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,13 @@ from .schemas import API_PREFIX
 log = logging.getLogger("image_studio.api")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+"""Where ``make ui`` builds the frontend (``frontend/`` with Vite)."""
+
+
+def web_dir() -> Path:
+    """The built UI's folder: ``IMAGE_STUDIO_WEB_DIR`` when set (a build kept elsewhere, e.g.
+    by a test run), else :data:`WEB_DIR`."""
+    return Path(os.environ["IMAGE_STUDIO_WEB_DIR"]) if os.environ.get("IMAGE_STUDIO_WEB_DIR") else WEB_DIR
 
 
 def build_router() -> APIRouter:
@@ -116,8 +124,9 @@ def create_app(settings: Settings | None = None, *, studio: Studio | None = None
 
 def mount_web(app: FastAPI) -> None:
     """Serve the built frontend at ``/image-studio/`` when it has been built."""
-    if (WEB_DIR / "index.html").is_file():
-        app.mount("/image-studio", StaticFiles(directory=WEB_DIR, html=True), name="image-studio-web")
+    folder = web_dir()
+    if (folder / "index.html").is_file():
+        app.mount("/image-studio", StaticFiles(directory=folder, html=True), name="image-studio-web")
 
         @app.get("/", include_in_schema=False)
         async def _root() -> RedirectResponse:

@@ -136,6 +136,35 @@ class HealthOut(BaseModel):
     version: str
 
 
+class MeOut(BaseModel):
+    """The caller as the UI needs it."""
+
+    owner: str
+    role: str
+    is_admin: bool
+    host: str
+
+
+class ProviderTypeOut(BaseModel):
+    """A provider type the config may name, with what its settings form needs:
+    ``settings_schema`` (JSON Schema of ``providers.<id>.settings``), ``credentials``
+    (``{name: required}``; secrets, write-only), ``needs_backend`` (at least one backend URL)
+    and ``default_url`` (used when no backend is listed)."""
+
+    type: str
+    settings_schema: dict[str, Any]
+    credentials: dict[str, bool]
+    needs_backend: bool
+    default_url: str | None
+
+
+class DeletedOut(BaseModel):
+    """What a delete freed, in bytes."""
+
+    deleted: str
+    freed_bytes: int
+
+
 class HealthStatusOut(BaseModel):
     ok: bool
     provider: str

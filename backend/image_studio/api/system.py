@@ -1,13 +1,13 @@
-"""``GET /health`` (no auth: for load balancers and the panel's banner) and ``GET /metrics``
-(Prometheus text exposition)."""
+"""``GET /health`` (no auth: for load balancers and the panel's banner), ``GET /metrics``
+(Prometheus text exposition) and ``GET /me`` (who the caller is, for the UI)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from .. import __version__
-from .deps import StudioDep
-from .schemas import HealthOut
+from .deps import PrincipalDep, StudioDep
+from .schemas import HealthOut, MeOut
 
 router = APIRouter(tags=["system"])
 
@@ -23,3 +23,12 @@ async def health(studio: StudioDep) -> HealthOut:
 async def metrics(studio: StudioDep) -> Response:
     body = studio.metrics.render(waiting=studio.queue.waiting, running=studio.queue.running)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/me", response_model=MeOut, responses={401: {"description": "no or a wrong credential"}})
+async def me(request: Request, principal: PrincipalDep) -> MeOut:
+    """The caller: ``owner`` (whose jobs and assets), ``role`` (admin, user or service) and
+    ``host`` (``standalone``, or ``openwebui`` when the studio runs inside Open WebUI). The UI
+    shows the Settings page to admins only."""
+    host = "openwebui" if getattr(request.app.state, "image_studio", None) is not None else "standalone"
+    return MeOut(owner=principal.owner, role=principal.role, is_admin=principal.is_admin, host=host)

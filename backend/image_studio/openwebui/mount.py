@@ -41,7 +41,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..api.app import WEB_DIR, build_router
+from ..api.app import WEB_DIR, build_router, web_dir as default_web_dir
 from ..api.deps import Authenticator
 from ..api.schemas import API_PREFIX
 from ..errors import ConfigError, ImageStudioError
@@ -70,7 +70,7 @@ class StudioState:
 
 
 def mount(app: FastAPI, *, studio: Studio | None = None, authenticate: Authenticator | None = None,
-          generation_gate: Any = None, web_dir: Path = WEB_DIR) -> bool:
+          generation_gate: Any = None, web_dir: Path | None = None) -> bool:
     """Add the studio to Open WebUI's ``app`` (see the module docstring). Call it once, at
     import, before the server starts.
 
@@ -80,7 +80,8 @@ def mount(app: FastAPI, *, studio: Studio | None = None, authenticate: Authentic
         authenticate: ``async (Request) -> Principal`` (default :func:`.auth.authenticate`).
         generation_gate: ``async (Request, Principal) -> None`` raising to refuse a
             generation (default :func:`.auth.generation_gate`).
-        web_dir: the built UI (served at ``/image-studio/`` when ``index.html`` is there).
+        web_dir: the built UI (served at ``/image-studio/`` when ``index.html`` is there;
+            default :func:`image_studio.api.app.web_dir`).
 
     Returns:
         True when everything was added; False when something failed (logged with its
@@ -90,7 +91,7 @@ def mount(app: FastAPI, *, studio: Studio | None = None, authenticate: Authentic
         log.warning("Image Studio is already mounted on this app; not mounting it twice")
         return True
     try:
-        _mount(app, studio, authenticate, generation_gate, Path(web_dir))
+        _mount(app, studio, authenticate, generation_gate, Path(web_dir) if web_dir else default_web_dir())
         return True
     except Exception:  # the studio failing must never stop Open WebUI
         log.exception("Image Studio could not be added to Open WebUI; Open WebUI starts without it")

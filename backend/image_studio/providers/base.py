@@ -134,7 +134,9 @@ class ImageProvider(ABC):
 
     Subclasses set ``type`` (the config's ``type`` name), may set ``Settings`` (a pydantic
     model validating ``ProviderConfig.settings``; its JSON Schema drives the settings form)
-    and ``needs_backend`` (True when the config must list at least one backend URL).
+    and ``needs_backend`` (True when the config must list at least one backend URL), and
+    ``credential_fields`` (``{name: required}`` of ``ProviderConfig.credentials``, for the
+    settings form: secrets are write-only there).
 
     Raises:
         ConfigError: from ``__init__`` when the settings do not validate (field named).
@@ -144,6 +146,7 @@ class ImageProvider(ABC):
     Settings: ClassVar[type[BaseModel]] = NoSettings
     needs_backend: ClassVar[bool] = False
     default_url: ClassVar[str | None] = None
+    credential_fields: ClassVar[dict[str, bool]] = {}
 
     def __init__(self, provider_id: str, config: ProviderConfig, http: httpx.AsyncClient) -> None:
         self.id = provider_id

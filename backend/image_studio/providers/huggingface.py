@@ -82,6 +82,7 @@ class HuggingFaceProvider(ImageProvider):
     base ``https://router.huggingface.co`` (a proxy)."""
 
     type: ClassVar[str] = "huggingface"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = HuggingFaceSettings
     default_url: ClassVar[str | None] = "https://router.huggingface.co"
 

@@ -52,6 +52,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
     ``openai_compatible``). A backend URL is required; ``credentials.api_key`` is optional."""
 
     type: ClassVar[str] = "openai_compatible"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": False}
     Settings: ClassVar[type[BaseModel]] = OpenAICompatibleSettings
     needs_backend: ClassVar[bool] = True
     default_url: ClassVar[str | None] = None

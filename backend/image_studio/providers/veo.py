@@ -167,6 +167,7 @@ class VeoProvider(GoogleProvider):
     ``credentials.api_key`` (a Gemini API key)."""
 
     type: ClassVar[str] = "veo"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[VeoSettings]] = VeoSettings
     model_methods: ClassVar[tuple[str, ...]] = ("predictLongRunning",)
     media: ClassVar[MediaKind] = MediaKind.video

@@ -67,6 +67,7 @@ class Automatic1111Provider(ImageProvider):
     ``credentials: {username, password}`` (HTTP Basic, for ``--api-auth``)."""
 
     type: ClassVar[str] = "automatic1111"
+    credential_fields: ClassVar[dict[str, bool]] = {"username": False, "password": False}
     Settings: ClassVar[type[BaseModel]] = Automatic1111Settings
     needs_backend: ClassVar[bool] = True
     default_url: ClassVar[str | None] = "http://127.0.0.1:7860"

@@ -51,6 +51,7 @@ class DiffusersLocalProvider(ImageProvider):
     :class:`DiffusersLocalSettings`; optional ``credentials.hf_token`` for gated hub models)."""
 
     type: ClassVar[str] = "diffusers_local"
+    credential_fields: ClassVar[dict[str, bool]] = {"hf_token": False}
     Settings: ClassVar[type[BaseModel]] = DiffusersLocalSettings
     needs_backend: ClassVar[bool] = False
 

@@ -70,6 +70,7 @@ class FalProvider(RemoteModelProvider):
     the queue base (a proxy, a test server). ``request.extra`` is merged into the input last."""
 
     type: ClassVar[str] = "fal"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = FalSettings
     default_url: ClassVar[str | None] = "https://queue.fal.run"
     service: ClassVar[str] = "fal"

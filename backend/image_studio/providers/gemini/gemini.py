@@ -154,6 +154,7 @@ class GeminiProvider(GoogleProvider):
     (``init_image``). Credential: ``credentials.api_key`` (a Gemini API key)."""
 
     type: ClassVar[str] = "gemini"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[GeminiSettings]] = GeminiSettings
     model_methods: ClassVar[tuple[str, ...]] = ("generateContent",)
 

@@ -119,6 +119,7 @@ class ImagenProvider(GoogleProvider):
     Vertex-only). Credential: ``credentials.api_key`` (a Gemini API key)."""
 
     type: ClassVar[str] = "imagen"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[ImagenSettings]] = ImagenSettings
     model_methods: ClassVar[tuple[str, ...]] = ("predict",)
 

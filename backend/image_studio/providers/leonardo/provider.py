@@ -57,6 +57,7 @@ class LeonardoProvider(ImageProvider):
     """Adapter for Leonardo.Ai (config type ``leonardo``); credential ``api_key``."""
 
     type: ClassVar[str] = "leonardo"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = LeonardoSettings
     default_url: ClassVar[str | None] = LEONARDO_URL
 

@@ -81,6 +81,7 @@ class OpenAIProvider(ImageProvider):
     """
 
     type: ClassVar[str] = "openai"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = OpenAISettings
     default_url: ClassVar[str | None] = "https://api.openai.com/v1"
     display_name: ClassVar[str] = "OpenAI"

@@ -68,6 +68,7 @@ class ReplicateProvider(RemoteModelProvider):
     prediction's ``input`` last, so it can set any input the model takes."""
 
     type: ClassVar[str] = "replicate"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = ReplicateSettings
     default_url: ClassVar[str | None] = "https://api.replicate.com/v1"
     service: ClassVar[str] = "Replicate"

@@ -66,6 +66,7 @@ class RunwareProvider(ImageProvider):
     """Adapter for Runware (config type ``runware``); credential ``api_key``."""
 
     type: ClassVar[str] = "runware"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = RunwareSettings
     default_url: ClassVar[str | None] = RUNWARE_URL
 

@@ -77,6 +77,7 @@ class StabilityProvider(ImageProvider):
     """
 
     type: ClassVar[str] = "stability"
+    credential_fields: ClassVar[dict[str, bool]] = {"api_key": True}
     Settings: ClassVar[type[BaseModel]] = StabilitySettings
     default_url: ClassVar[str | None] = "https://api.stability.ai"
 
