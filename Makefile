@@ -58,9 +58,10 @@ $(WEB_INDEX): $(NODE_STAMP) $(UI_SOURCES)
 
 ui: $(WEB_INDEX)
 
-# Unit tests of the UI's graph and schema logic (vitest) and the type check (svelte-check).
+# The typed client matches openapi.json (tests/test_openapi_sync.py checks openapi.json against the
+# server), the type check (svelte-check) and the unit tests of the UI's logic (vitest).
 ui-test: $(NODE_STAMP)
-	cd frontend && npm run --silent check && npm test --silent
+	cd frontend && npm run --silent check:api && npm run --silent check && npm test --silent
 
 # Debian's Chromium for the browser tests (tests/e2e): never a browser download.
 browser:

@@ -9,11 +9,13 @@ Fixtures:
   ``comfy`` (a ComfyUI provider on the fake ComfyUI that replays recorded transcripts), API keys
   :data:`ADMIN_KEY` (role admin, owner ``admin``) and :data:`USER_KEY` (role user, owner
   ``alice``). Tests that change the config use ``make_e2e`` for a studio of their own.
-* ``browser``: one headless Chromium for the session.
+* ``browser``: one headless Chromium for the session (tests/conftest.py, shared with
+  tests/openwebui).
 * ``open_studio(server, key, page="generate")``: a new browser context signed in with ``key``
   (the API key put where the UI's sign-in form keeps it), on ``#/<page>``; closed after the
   test. Returns the Playwright ``Page``.
-* ``shot(page, name)``: saves a full-page PNG under ``build/e2e/`` (the test artifacts).
+* ``shot(page, name)`` (tests/conftest.py): saves a full-page PNG under ``build/e2e/`` (the
+  test artifacts).
 
 Browser flags follow the machine's notes: ``--no-sandbox`` (root), no GPU, and background
 networking off (the network here is closed; Chromium would otherwise retry Google's hosts).
@@ -21,8 +23,6 @@ networking off (the network here is closed; Chromium would otherwise retry Googl
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,20 +40,7 @@ from tests.fakes.serve import ServerThread
 API = "/api/v1/image-studio"
 ADMIN_KEY = "e2e-admin-key-0001"
 USER_KEY = "e2e-user-key-0002"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "e2e"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--disable-features=Translate,MediaRouter,OptimizationHints"]
 TIMEOUT_MS = 20_000
-
-
-def chromium_path() -> str:
-    """Debian's Chromium: ``$CHROMIUM``, else ``chromium`` on PATH. Fails the test run with the
-    fix when it is missing (``make browser`` installs it)."""
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Chromium is not installed: run `make browser` (apt-get install chromium)", pytrace=False)
-    return found
 
 
 def e2e_config(comfy_url: str, **over: Any) -> StudioConfig:
@@ -139,17 +126,6 @@ def make_e2e(tmp_path, e2e_comfy) -> Iterator[Callable[..., E2EServer]]:
         s.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    path = chromium_path()
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def open_studio(browser) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
@@ -172,15 +148,3 @@ def open_studio(browser) -> Iterator[Callable[..., Any]]:
     yield open_
     for ctx in contexts:
         ctx.close()
-
-
-@pytest.fixture
-def shot() -> Callable[[Any, str], Path]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-
-    def take(page: Any, name: str) -> Path:
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take

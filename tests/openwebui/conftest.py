@@ -1,7 +1,9 @@
 """One real Open WebUI (the ``open-webui`` package) with the studio inside, for the whole session.
 
 The server runs as ``python -m image_studio.cli openwebui`` in a subprocess (its own process
-group) on a free 127.0.0.1 port, with a temporary ``DATA_DIR`` and ``OFFLINE_MODE=true``. The
+group) on a free 127.0.0.1 port, with a temporary ``DATA_DIR``, ``OFFLINE_MODE=true`` and
+``ENABLE_FORWARD_USER_INFO_HEADERS=true`` (the setting docs/openwebui.md recommends: Open WebUI's
+own image calls then name their user to the studio's facade). The
 interpreter is ``$OPENWEBUI_PYTHON`` (``make test`` points it at ``.venv-openwebui``, where
 Open WebUI's exact pins live), else ``.venv-openwebui/bin/python`` when it exists, else this
 one. The tests that need it are skipped, with the reason, only when that interpreter cannot
@@ -32,7 +34,7 @@ STOP_TIMEOUT = 30.0
 # Variables of the developer's shell that would change the server under test.
 _DROPPED = ("DATA_DIR", "DATABASE_URL", "WEBUI_SECRET_KEY", "WEBUI_JWT_SECRET_KEY", "FROM_INIT_PY", "PORT",
             "ENABLE_IMAGE_GENERATION", "DEFAULT_USER_ROLE", "ENABLE_SIGNUP", "WEBUI_AUTH", "ENABLE_PERSISTENT_CONFIG",
-            "UVICORN_WORKERS", "REDIS_URL", "VECTOR_DB")
+            "UVICORN_WORKERS", "REDIS_URL", "VECTOR_DB", "FORWARD_USER_INFO_HEADER_JWT_SECRET")
 
 
 def openwebui_python() -> str:
@@ -60,7 +62,7 @@ class OpenWebUI:
 def _server_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_STUDIO_") and k not in _DROPPED}
     env.update(OFFLINE_MODE="true", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1",
-               ENABLE_VERSION_UPDATE_CHECK="false")
+               ENABLE_VERSION_UPDATE_CHECK="false", ENABLE_FORWARD_USER_INFO_HEADERS="true")
     return env
 
 

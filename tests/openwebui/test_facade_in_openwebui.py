@@ -3,10 +3,11 @@
 ``image-studio openwebui configure`` (the admin-API path, with the admin's token) points Open
 WebUI's engine "openai" at the studio's facade; then Open WebUI's own ``POST
 /api/v1/images/generations`` and ``POST /api/v1/images/edit`` return images made by the
-studio's placeholder provider, as studio jobs. The session server runs without
-``ENABLE_FORWARD_USER_INFO_HEADERS`` (Open WebUI's default), so those jobs belong to the
-service key's owner ``openwebui-service``; the facade's gate with a forwarded user is exercised
-by calling the facade directly with the service key and Open WebUI's ``X-OpenWebUI-User-Id``.
+studio's placeholder provider, as studio jobs. The session server runs with
+``ENABLE_FORWARD_USER_INFO_HEADERS=true``, so Open WebUI sends ``X-OpenWebUI-User-*`` with each
+call and those jobs belong to the Open WebUI user who asked (they see them in their gallery);
+a call with the service key and no forwarded user (forwarding off) is the service user's,
+``openwebui-service``, shown by calling the facade directly.
 
 This module runs after test_integration.py (see conftest.py), whose first signup is the admin.
 """
@@ -142,8 +143,10 @@ def test_open_webuis_own_generation_runs_as_a_studio_job(configured):
     assert png_size(content.content) == (64, 64)  # Open WebUI's IMAGE_SIZE, passed through
     new = [j for j in studio_jobs(configured) if j["id"] not in before]
     assert len(new) == 1 and new[0]["status"] == "succeeded" and new[0]["provider"] == "ph"
-    assert new[0]["owner"] == SERVICE_OWNER  # forward headers are off in this server
+    assert new[0]["owner"] == configured.user_id  # Open WebUI forwarded its user (X-OpenWebUI-User-Id)
     assert new[0]["request"]["prompt"] == "a lighthouse from open webui"
+    mine = configured.user.get(f"{API}/assets", params={"q": "a lighthouse from open webui"}).json()["items"]
+    assert [a["id"] for a in mine] == new[0]["asset_ids"]  # in the user's own gallery
     asset = configured.admin.get(f"{API}/assets/{new[0]['asset_ids'][0]}/content")
     assert asset.content == content.content  # Open WebUI's file is the studio's asset
 
@@ -160,7 +163,7 @@ def test_open_webuis_own_edit_runs_as_a_studio_img2img_job(configured):
     with Image.open(io.BytesIO(content.content)) as im:
         assert im.convert("RGB").getpixel((0, 0)) != (255, 0, 0)  # drawn over, not the input returned
     new = [j for j in studio_jobs(configured) if j["id"] not in before]
-    assert len(new) == 1 and new[0]["status"] == "succeeded" and new[0]["owner"] == SERVICE_OWNER
+    assert len(new) == 1 and new[0]["status"] == "succeeded" and new[0]["owner"] == configured.user_id
     assert new[0]["request"]["mode"] == "img2img" and new[0]["request"]["prompt"] == "make it blue"
 
 
@@ -197,3 +200,16 @@ def test_the_facade_gates_the_user_open_webui_forwards(configured):
         finally:
             set_image_generation(configured.admin, True)
         assert {j["id"] for j in studio_jobs(configured)} == before
+
+
+def test_without_a_forwarded_user_the_job_is_the_service_users(configured):
+    """What Open WebUI sends with ENABLE_FORWARD_USER_INFO_HEADERS off: the service key alone."""
+    key = configured.admin.get("/api/v1/images/config").json()["IMAGES_OPENAI_API_KEY"]
+    body = {"model": "image-studio", "prompt": "no forwarded user", "size": "64x64", "response_format": "b64_json"}
+    with httpx.Client(base_url=configured.url + FACADE_PATH, headers={"Authorization": f"Bearer {key}"},
+                      timeout=60) as facade:
+        ok = facade.post("/images/generations", json=body)
+    assert ok.status_code == 200, ok.text
+    job = configured.admin.get(f"{API}/jobs/{ok.headers['X-Image-Studio-Job-Id']}").json()
+    assert job["owner"] == SERVICE_OWNER
+    assert configured.user.get(f"{API}/jobs/{job['id']}").status_code == 404  # not the user's
