@@ -81,7 +81,7 @@ run-openwebui: setup-openwebui ui
 test: setup setup-openwebui ui browser ui-test
 	OPENWEBUI_PYTHON="$(abspath $(OWUI_PY))" CHROMIUM="$$(command -v chromium)" $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench: setup ui browser
 	$(PY) -m bench
 
 clean:

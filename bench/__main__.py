@@ -4,7 +4,8 @@ Each benchmark runs in a process of its own (``python -m bench.bench_<name>``), 
 imports, threads and memory do not weigh on the next one's figures (the load benchmark
 reports this process's RSS).
 
-``BENCH_ONLY=assets,overhead,load`` picks some; ``BENCH_WAIT_QUIET=60`` waits up to 60 s
+``BENCH_ONLY=assets,overhead,load,gallery`` picks some (``gallery`` needs the built UI and
+Chromium: ``make ui``, ``make browser``); ``BENCH_WAIT_QUIET=60`` waits up to 60 s
 before each benchmark for a quiet second on a shared machine (each prints how busy it was); ``COMFYUI_URL`` points the overhead benchmark
 at a real ComfyUI (the load benchmark always uses the fake, which has the slow test node).
 Sizes come from ``BENCH_*`` variables (see each module). A benchmark that fails is reported
@@ -21,7 +22,9 @@ import time
 
 from .common import ROOT, load_line, machine_info
 
-BENCHES = ("assets", "overhead", "load")
+BENCHES = ("assets", "overhead", "load", "gallery")
+MODULES = {"gallery": "bench.gallery"}
+"""Benchmarks whose module is not ``bench.bench_<name>``."""
 
 
 def main() -> int:
@@ -38,7 +41,7 @@ def main() -> int:
         if name == "assets":  # the others print this line themselves
             print(load_line(), flush=True)
         t0 = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", f"bench.bench_{name}"], cwd=ROOT)
+        code = subprocess.call([sys.executable, "-m", MODULES.get(name, f"bench.bench_{name}")], cwd=ROOT)
         if code != 0:
             failed.append(name)
         print(f"({name}: {time.perf_counter() - t0:.0f} s{', FAILED' if code else ''})", flush=True)

@@ -23,6 +23,39 @@ def unused_port() -> int:
     return free_port()
 
 
+PG_URL = os.environ.get("IMAGE_STUDIO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""The real PostgreSQL every machine of this project runs (trust auth, database ``test``)."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A database URL: a SQLite file, or a schema of its own on the real PostgreSQL (the
+    scaled-out mode), dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from image_studio.jobs.store import JobStore
+
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/studio.db"
+        return
+    schema = "ist_" + uuid.uuid4().hex[:10]
+    admin = JobStore(PG_URL)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except OSError as exc:  # pragma: no cover - PostgreSQL runs on every machine of this project
+        await admin.close()
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        async with admin.engine.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.close()
+
+
 @pytest.fixture(autouse=True)
 def _clean_studio_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's IMAGE_STUDIO_* or WEBUI_SECRET_KEY settings
@@ -54,6 +87,16 @@ def chromium_path() -> str:
     if not found:
         pytest.fail("Chromium is not installed: run `make browser` (apt-get install chromium)", pytrace=False)
     return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that use the browser last (keeping their order). Playwright's sync API
+    leaves its event loop set as the main thread's running loop while the session's Chromium
+    is open, so ``asyncio.run`` (the CLI) and pytest-asyncio tests cannot run after it starts."""
+    uses = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    if uses:
+        items[:] = [item for item in items if "browser" not in getattr(item, "fixturenames", ())] + uses
 
 
 @pytest.fixture(scope="session")

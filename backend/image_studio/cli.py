@@ -93,9 +93,26 @@ def _request_from_options(prompt: str, provider: str | None, model: str | None, 
         raise typer.BadParameter(str(exc)) from exc
 
 
+def read_prompts(path: Path) -> list[str]:
+    """The prompts of a batch file: one a line; blank lines and lines starting with ``#`` are
+    skipped; surrounding whitespace is dropped.
+
+    Raises:
+        typer.BadParameter: the file cannot be read, or holds no prompt (``--batch``).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint="--batch") from exc
+    prompts = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if not prompts:
+        raise typer.BadParameter(f"{path} holds no prompt (one a line; # starts a comment)", param_hint="--batch")
+    return prompts
+
+
 @app.command()
 def generate(
-    prompt: Annotated[str, typer.Argument(help="what to generate")],
+    prompt: Annotated[Optional[str], typer.Argument(help="what to generate (omit with --batch)")] = None,
     provider: Annotated[Optional[str], typer.Option(help="provider id (default: the default and its chain)")] = None,
     model: Annotated[Optional[str], typer.Option(help="model / checkpoint")] = None,
     workflow: Annotated[Optional[str], typer.Option(help="ComfyUI workflow template")] = None,
@@ -111,12 +128,25 @@ def generate(
     server: Annotated[Optional[str], typer.Option(envvar="IMAGE_STUDIO_SERVER",
                                                   help="use a running server's API instead of running in-process")] = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="IMAGE_STUDIO_API_KEY", help="API key for --server")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the job")] = 900.0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the job (the whole batch)")] = 900.0,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="a file of prompts, one a line (blank lines and "
+                                                  "# comments skipped), run as one batch with the other options")] = None,
 ) -> None:
-    """Generate, with a live progress bar; prints the saved file paths."""
-    request = _request_from_options(prompt, provider, model, workflow, size, steps, seed, n, negative,
+    """Generate, with a live progress bar; prints the saved file paths.
+
+    With ``--batch FILE`` every prompt of the file becomes a job of one batch (the other
+    options are the base request): one progress bar for the batch and a line per job as it
+    ends. Exits 1 when any job did not succeed (the files of those that did are still saved
+    and printed)."""
+    if (prompt is None) == (batch is None):
+        raise typer.BadParameter("give a prompt or --batch FILE (not both)", param_hint="PROMPT")
+    prompts = read_prompts(batch) if batch is not None else [prompt or ""]
+    request = _request_from_options(prompts[0], provider, model, workflow, size, steps, seed, n, negative,
                                     cfg_scale, sampler, video)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if batch is not None:
+        _generate_batch(request, prompts, out_dir, server, api_key, timeout)
+        return
     try:
         if server:
             from .client import generate_remote
@@ -130,6 +160,133 @@ def generate(
         raise typer.Exit(1) from exc
     for path in paths:  # plain lines (no wrapping), for scripts
         typer.echo(str(path))
+
+
+def _generate_batch(base: GenerationRequest, prompts: list[str], out_dir: Path, server: str | None,
+                    api_key: str | None, timeout: float) -> None:
+    """Run ``prompts`` as one batch on ``base``; print the saved paths; exit 1 on any failure."""
+    from .jobs.batches import BatchEvent
+
+    def job_line(event: BatchEvent, prompt_of: dict[str, str]) -> None:
+        if event.job_id and event.type in TERMINAL_NAMES:
+            colour = "green" if event.type == "succeeded" else "red"
+            detail = f": {event.message}" if event.message and event.type != "succeeded" else ""
+            console.print(f"[{colour}]{event.type:>9}[/{colour}] {event.job_id[:8]} "
+                          f"{prompt_of.get(event.job_id, '')[:60]}{detail}")
+
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task(f"batch of {len(prompts)}", total=1.0, status="queued")
+
+            def show(event: BatchEvent, prompt_of: dict[str, str]) -> None:
+                done = sum(v for k, v in event.counts.items() if k in TERMINAL_NAMES)
+                bar.update(task, completed=event.progress, status=f"{done}/{event.total} done")
+                job_line(event, prompt_of)
+
+            if server:
+                paths, failed = asyncio.run(_batch_remote(server, base, prompts, out_dir, api_key, timeout, show))
+            else:
+                paths, failed = asyncio.run(_batch_local(base, prompts, out_dir, timeout, show))
+    except ImageStudioError as exc:
+        console.print(f"[red]error:[/red] {exc.message}" + (f" (field: {exc.field})" if exc.field else ""))
+        raise typer.Exit(1) from exc
+    for path in paths:
+        typer.echo(str(path))
+    if failed:
+        console.print(f"[red]{failed} of {len(prompts)} jobs did not succeed[/red]")
+        raise typer.Exit(1)
+
+
+TERMINAL_NAMES = {s.value for s in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled, JobStatus.expired)}
+
+
+async def _batch_local(base: GenerationRequest, prompts: list[str], out_dir: Path, timeout: float,
+                       show: Any) -> tuple[list[Path], int]:
+    """In-process: submit the batch, follow it, copy the outputs. Returns (paths, jobs not succeeded)."""
+    from .jobs.batches import follow_batch
+    from .jobs.store import new_id
+    from .studio import Studio
+
+    studio = Studio(Settings(), recover=False)
+    await studio.start()
+    try:
+        requests = [base.model_copy(update={"prompt": p}) for p in prompts]
+        for request in requests:  # all or nothing, as POST /generations/batch
+            studio.check_routable(request)
+        batch_id, owner = new_id(), os.environ.get("IMAGE_STUDIO_OWNER", "local-admin")
+        prompt_of = {}
+        for request in requests:
+            job = await studio.submit(request, owner=owner, batch_id=batch_id)
+            prompt_of[job.id] = request.prompt
+        async with asyncio.timeout(timeout):
+            async for event in follow_batch(studio, batch_id):
+                if event is not None:
+                    show(event, prompt_of)
+        paths, failed = [], 0
+        for job in await studio.store.batch_jobs(batch_id):
+            if job.status is not JobStatus.succeeded:
+                failed += 1
+                continue
+            for asset_id in job.asset_ids:
+                asset = await studio.get_asset(asset_id)
+                src = studio.assets.local_path(asset)
+                dest = out_dir / f"{asset.id}.{asset.path.rsplit('.', 1)[-1]}"
+                if src is not None:
+                    shutil.copyfile(src, dest)
+                paths.append(dest.resolve())
+        return paths, failed
+    finally:
+        await studio.stop()
+
+
+async def _batch_remote(server: str, base: GenerationRequest, prompts: list[str], out_dir: Path,
+                        api_key: str | None, timeout: float, show: Any) -> tuple[list[Path], int]:
+    """Through a running server: ``POST /generations/batch`` (base + prompts), follow
+    ``GET /batches/{id}/events`` (SSE), download each succeeded job's assets. Returns (paths,
+    jobs not succeeded).
+
+    Raises:
+        ImageStudioError: the server refused the batch (its error, field named).
+    """
+    import httpx
+
+    from .client import API, _raise_for, iter_sse
+    from .jobs.batches import BatchEvent
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx.AsyncClient(base_url=server.rstrip("/"), headers=headers,
+                                 timeout=httpx.Timeout(30.0, read=timeout)) as client:
+        body = {"base": base.model_dump(mode="json", exclude_none=True), "prompts": prompts}
+        response = await client.post(f"{API}/generations/batch", json=body)
+        _raise_for(response)
+        created = response.json()
+        batch_id = created["batch_id"]
+        prompt_of = {j["id"]: j["request"].get("prompt", "") for j in created["jobs"]}
+        async with asyncio.timeout(timeout):
+            async with client.stream("GET", f"{API}/batches/{batch_id}/events") as stream:
+                _raise_for(stream)
+                async for kind, data in iter_sse(stream):
+                    event = BatchEvent.model_validate(data)
+                    show(event, prompt_of)
+                    if kind == "done":
+                        break
+        detail = await client.get(f"{API}/batches/{batch_id}", params={"jobs": "true"})
+        _raise_for(detail)
+        paths, failed = [], 0
+        for job in detail.json()["jobs"]:
+            if job["status"] != "succeeded":
+                failed += 1
+                continue
+            full = await client.get(f"{API}/jobs/{job['id']}")
+            _raise_for(full)
+            for asset in full.json()["assets"]:
+                ext = asset["mime_type"].split("/")[-1].replace("jpeg", "jpg")
+                dest = out_dir / f"{asset['id']}.{ext}"
+                content = await client.get(asset["content_url"])
+                _raise_for(content)
+                dest.write_bytes(content.content)
+                paths.append(dest.resolve())
+        return paths, failed
 
 
 def _progress_bar() -> Progress:
@@ -361,6 +518,51 @@ def openwebui_configure(
     for note in outcome.notes:
         out.print(escape(note))
     out.print(escape(f"written; the replaced values are saved in {outcome.backup}"))
+
+
+@openwebui_app.command("import-config")
+def openwebui_import_config(
+    data_dir: Annotated[Optional[Path], typer.Option(help="Open WebUI's DATA_DIR, read in-process (no --token). "
+                                                          "Default $DATA_DIR or ./data/openwebui")] = None,
+    url: Annotated[str, typer.Option(help="Open WebUI's origin, with --token")] = "http://127.0.0.1:8080",
+    token: Annotated[Optional[str], typer.Option(
+        envvar="OPENWEBUI_TOKEN", help="an Open WebUI admin's token or API key: import inside the running Open "
+                                       "WebUI (preferred); without it, work on --data-dir in-process")] = None,
+    force: Annotated[bool, typer.Option("--force", help="also change providers, workflows and settings that "
+                                                        "exist (additions are always made)")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only show what would be added and changed")] = False,
+) -> None:
+    """Carry Open WebUI's image settings over into the studio: each configured engine becomes a
+    provider (owui-comfyui, owui-a1111, owui-openai, owui-gemini), the ComfyUI workflow and node
+    mapping a saved workflow, the engine in use the default provider. Settings that `configure`
+    replaced come from its backup. Exits 2 when changes were held back for want of --force."""
+    from rich.markup import escape
+
+    from .openwebui import import_config as imp
+
+    try:
+        if token:
+            answer = asyncio.run(imp.import_via_api(url, token, force=force, dry_run=dry_run))
+        else:
+            folder = (data_dir or Path(os.environ.get("DATA_DIR") or "data/openwebui")).expanduser().resolve()
+            answer = imp.outcome_json(asyncio.run(imp.import_in_process(folder, force=force, dry_run=dry_run)))
+    except ImageStudioError as exc:
+        console.print("[red]error:[/red] " + escape(exc.message) + (f" (field: {escape(exc.field)})" if exc.field else ""))
+        raise typer.Exit(1) from exc
+    for line in answer["lines"]:
+        out.print(escape(line))
+    for note in answer["notes"]:
+        out.print(escape(f"note: {note}"))
+    if answer["dry_run"]:
+        out.print(f"dry run: {len(answer['added'])} to add, {len(answer['changed'])} to change, "
+                  f"{len(answer['unchanged'])} unchanged; nothing written")
+        return
+    out.print(escape(f"imported: {', '.join(answer['applied']) or 'nothing new'}; unchanged: "
+                     f"{', '.join(answer['unchanged']) or 'none'}"))
+    if answer["refused"]:
+        console.print("[red]not changed:[/red] " + escape(", ".join(answer["changed"])) + " exist with other values; "
+                      "run again with --force to replace them")
+        raise typer.Exit(2)
 
 
 @openwebui_app.command("install-tools")

@@ -214,8 +214,26 @@ class OpenAIFacadeConfig(BaseModel):
     default: FacadeModel = Field(default_factory=FacadeModel)
 
 
+class PromptSettings(BaseModel):
+    """Prompt limits and the LLM that shortens long prompts (see :mod:`image_studio.prompts`).
+
+    ``llm_url`` is an OpenAI-compatible API root (Ollama's is ``http://127.0.0.1:11434/v1``);
+    ``timeout`` seconds for one shortening call; prompts over ``soft_limit`` characters are
+    shortened when ``optimize`` is on, prompts over ``hard_limit`` refused (HTTP 400)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    optimize: bool = True
+    llm_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "llama3.2"
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    soft_limit: int = Field(default=3_000, ge=100, le=10_000)
+    hard_limit: int = Field(default=10_000, ge=100, le=10_000)
+
+
 class StudioConfig(BaseModel):
-    """The provider configuration: the seed schema plus API keys."""
+    """The provider configuration: the seed schema plus API keys and prompt settings."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -224,6 +242,7 @@ class StudioConfig(BaseModel):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     api_keys: list[ApiKey] = Field(default_factory=list)
     openai_facade: OpenAIFacadeConfig = Field(default_factory=OpenAIFacadeConfig)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
 
 
 # --------------------------------------------------------------------------- loading

@@ -325,6 +325,9 @@ def _map_secrets(data: dict[str, Any], fn: SecretFn) -> dict[str, Any]:
     for i, k in enumerate(keys if isinstance(keys, list) else ()):
         if isinstance(k, dict):
             apply(k, "key", f"api_keys.{i}.key")
+    prompts = data.get("prompts")
+    if isinstance(prompts, dict):
+        apply(prompts, "api_key", "prompts.api_key")
     return data
 
 
@@ -470,7 +473,7 @@ def merge_masked(update: Mapping[str, Any], current: StudioConfig) -> StudioConf
 
     ``update`` is shaped like :func:`config_to_public` output. A top-level key it omits keeps
     its current value; ``providers`` and ``api_keys``, when given, are the new map and list
-    (an id left out is removed). Within them, a secret that still equals its mask, or is
+    (an id left out is removed). Within them, and for ``prompts.api_key``, a secret that still equals its mask, or is
     omitted, keeps the current secret (backends are matched by URL without its user info,
     API keys by owner and mask, preferring the same index); a new value replaces it; ``null``
     removes a credential or header, or clears a password.
@@ -489,6 +492,9 @@ def merge_masked(update: Mapping[str, Any], current: StudioConfig) -> StudioConf
             _keep_provider_secrets(p, cur["providers"].get(pid) or {}, f"providers.{pid}")
     if isinstance(new.get("api_keys"), list):
         _keep_api_keys(new["api_keys"], cur["api_keys"])
+    prompts = new.get("prompts")
+    if isinstance(prompts, dict) and (_is_mask(prompts.get("api_key")) or "api_key" not in prompts):
+        prompts["api_key"] = (cur.get("prompts") or {}).get("api_key")  # masked or left out: kept
     cfg = validate_config(new, UPDATE_SOURCE)
     check_references(cfg, source=UPDATE_SOURCE)
     return cfg

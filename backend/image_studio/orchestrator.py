@@ -10,6 +10,12 @@ ProviderUnavailable) unless every capable provider of the chain is in cooldown: 
 all tried anyway. Chain exhausted: :class:`FallbackExhausted` with every attempt, or
 :class:`Unsupported` when every provider was skipped as unable.
 
+Sizes: before a provider is tried its size rule (:mod:`image_studio.sizes`) is applied to the
+request under ``size_policy``: a size it does not accept exactly (``exact``) skips it like any
+other capability (Attempt ``skipped``, error type Unsupported, the accepted sizes in the
+reason); with ``nearest`` it gets the request snapped to its nearest accepted size, so each
+provider of a chain may get another size. Each attempt records the size it asked for.
+
 The whole run is bounded by ``timeout`` seconds: on expiry the running attempt is stopped
 (``provider.cancel``) and :class:`ProviderTimeout` ("job timed out after N s") is raised, not
 retried. An attempt is also bounded by ``ProviderConfig.timeout`` (a ProviderTimeout for that
@@ -44,6 +50,7 @@ from .errors import (
     ProviderUnavailable,
     Unsupported,
 )
+from . import sizes
 from .providers.base import ImageProvider
 from .retry import RetryPolicy, Tries
 from .run_state import JobRun, Running, describe, normalize, truthy
@@ -103,6 +110,7 @@ class Orchestrator:
         self._clock = clock
         self._pool = BackendPool(clock)
         self._runs: dict[str, JobRun] = {}
+        self._sizes: dict[str, str | None] = {}
 
     # configuration ---------------------------------------------------------------------
 
@@ -138,6 +146,37 @@ class Orchestrator:
         for pid in ids:
             if pid and pid not in out and self._enabled(pid):
                 out.append(pid)
+        return out
+
+    # sizes -----------------------------------------------------------------------------
+
+    def fit(self, pid: str, request: GenerationRequest) -> sizes.Fit:
+        """``request`` as provider ``pid`` gets it: its size rule for the request's model
+        applied under ``size_policy``, then its capabilities checked on the result. A
+        :class:`sizes.Fit` with the request and size, or with ``reason`` (and ``field`` for a
+        size problem) when the provider cannot serve it."""
+        provider = self.providers[pid]
+        caps = provider.capabilities
+        model = request.model
+        rule = provider.size_rule(model)
+        shown = model or getattr(getattr(provider, "settings", None), "model", None)
+        who = f"{pid} ({shown})" if isinstance(shown, str) and shown else pid
+        fitted = sizes.fit(rule, request, caps=caps, who=who)
+        if fitted.request is None:
+            return fitted
+        reason = caps.check(fitted.request)
+        if reason:
+            return sizes.Fit(request=None, reason=reason)
+        return fitted
+
+    def size_problems(self, request: GenerationRequest) -> list[tuple[str, sizes.Fit]]:
+        """``(provider id, Fit)`` of every provider of the request's chain whose size rule
+        refuses the request (its size or aspect ratio); empty when none does."""
+        out = []
+        for pid in self.chain_for(request):
+            fitted = self.fit(pid, request)
+            if fitted.request is None and fitted.field is not None:
+                out.append((pid, fitted))
         return out
 
     # backends --------------------------------------------------------------------------
@@ -281,7 +320,7 @@ class Orchestrator:
         if target is not None:
             order = [target.provider, *(p for p in chain if p != target.provider)]
         capable = [p for p in order if not (target and p == target.provider)
-                   and self.providers[p].capabilities.check(run.request) is None]
+                   and self.fit(p, run.request).request is not None]
         last_resort = bool(capable) and all(self._all_cooling(p) for p in capable)
         for i, pid in enumerate(order):
             pinned = target if target is not None and pid == target.provider else None
@@ -303,10 +342,11 @@ class Orchestrator:
         """Try one provider: capability and cooldown checks, then the retry loop.
         Returns (result, "") or (None, why we leave it)."""
         provider = self.providers[pid]
+        fitted = self.fit(pid, run.request)
         if target is None:
-            reason = provider.capabilities.check(run.request)
-            if reason:
-                await run.skip(pid, "Unsupported", reason)
+            reason = fitted.reason
+            if fitted.request is None:
+                await run.skip(pid, "Unsupported", reason or "cannot serve this request")
                 return None, f"Unsupported: {reason}"
             if not last_resort and self._all_cooling(pid):
                 states = self._states(pid, provider)
@@ -315,7 +355,17 @@ class Orchestrator:
                 msg = f"in cooldown until {until:%Y-%m-%dT%H:%M:%SZ} ({self._pool.remaining(first):.0f} s)"
                 await run.skip(pid, "ProviderUnavailable", msg)
                 return None, f"ProviderUnavailable: {msg}"
-        return await self._retry_loop(run, pid, provider, target, ignore_cooldown=last_resort)
+        # This provider's attempts get the request as its size rule made it (a resumed job
+        # whose rule no longer fits keeps the request it was started with).
+        original = run.request
+        if fitted.request is not None:
+            run.request = fitted.request
+        self._sizes[run.job_id] = fitted.size if fitted.request is not None else None
+        try:
+            return await self._retry_loop(run, pid, provider, target, ignore_cooldown=last_resort)
+        finally:
+            run.request = original
+            self._sizes.pop(run.job_id, None)
 
     def _candidates(self, pid: str, target: _Target | None, ignore_cooldown: bool) -> Callable[[], list[BackendState]]:
         def candidates() -> list[BackendState]:
@@ -372,6 +422,8 @@ class Orchestrator:
             ImageStudioError: the adapter's error, normalised (see :func:`normalize`).
         """
         attempt = await run.begin(pid, st.label, retry)
+        size = self._sizes.get(run.job_id)
+        attempt.size = size
         limit = self._pconfig(pid).timeout
         ctx = run.context(provider, st.backend, http=self.http, timeout=min(limit, run.remaining()),
                           resume_id=target.resume_id if target else None)
@@ -404,8 +456,13 @@ class Orchestrator:
         finally:
             run.current = None
         self._pool.record_success(st, run.request.model)
+        cost = result.info.get("cost") if isinstance(result.info, dict) else None
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+            attempt.cost = float(cost)  # USD, as the adapter's answer reported it (analytics)
         await run.finish(attempt, self._clock() - t0, "succeeded")
         update: dict[str, Any] = {"provider": pid}
+        if size is not None:
+            update["size"] = size
         if result.backend is None:
             update["backend"] = st.label
         if result.provider_job_id is None and ctx.provider_job_id is not None:

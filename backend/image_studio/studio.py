@@ -39,6 +39,8 @@ from .jobs.queue import EmbeddedQueue, JobQueue
 from .jobs.store import AssetFilter, JobStore, Page, new_id
 from .metrics import Metrics
 from .orchestrator import Orchestrator
+from .prompts import PromptOptimizer
+from .prompts.analysis import check_hard_limit
 from .providers.base import ImageProvider
 from .providers.registry import create_provider
 from .storage import AssetStore, LocalAssetStore
@@ -72,6 +74,16 @@ AssetHook = Callable[[Job, list[Asset]], Awaitable[None]]
 
 AssetDeleteHook = Callable[[Asset], Awaitable[None]]
 """``async (asset) -> None``: called after an asset's row (and bytes) were deleted."""
+
+
+def default_size_policy(request: GenerationRequest) -> GenerationRequest:
+    """A request that names no size at all (no ``width``, ``height``, ``aspect_ratio`` nor
+    ``size_policy``) takes each provider's accepted size nearest to the default 1024x1024
+    (``size_policy: nearest``, stored with the job), rather than being refused by a provider
+    that has no square size (Veo). A size the caller gave is kept under ``exact``."""
+    if {"width", "height", "aspect_ratio", "size_policy"} & request.model_fields_set:
+        return request
+    return request.model_copy(update={"size_policy": "nearest"})
 
 
 class Studio:
@@ -247,7 +259,13 @@ class Studio:
             NotFound: ``request.provider`` names no configured, enabled provider (field
                 ``provider``).
             Conflict: the key was used with another body (HTTP 409).
+            InvalidRequest: a size or aspect ratio no provider of the chain accepts under the
+                request's ``size_policy`` (HTTP 422, field ``width``/``height``/``aspect_ratio``;
+                :meth:`check_size`).
         """
+        request = await self.apply_templates(request, owner)
+        request = default_size_policy(request)
+        self.check_prompt(request)
         self.check_routable(request)
         job = Job(
             id=new_id(), request=request, owner=owner, idempotency_key=idempotency_key,
@@ -261,6 +279,76 @@ class Studio:
         position = await self.queue.enqueue(job.id)
         self._publish(ProgressEvent(job_id=job.id, type="queued", position=position, progress=0.0))
         return job
+
+    async def apply_templates(self, request: GenerationRequest, owner: str | None) -> GenerationRequest:
+        """Render ``request.template`` (with ``variables``) and then each of ``request.styles``
+        into the prompt and negative prompt; templates are looked up among ``owner``'s own,
+        the shared ones and the shipped styles. A request with neither comes back as it is.
+
+        Raises:
+            NotFound: no such template or style (field ``template`` or ``styles``).
+            InvalidRequest: a variable the template lacks or a placeholder left without a
+                value (field ``variables.<name>``); an empty prompt after rendering (``prompt``).
+        """
+        if request.template is None and not request.styles:
+            if request.variables:
+                raise InvalidRequest("variables need a template", field="variables")
+            return request
+        from .jobs.template_store import TemplateStore
+        from .prompts.templates import apply_style, render
+
+        templates = TemplateStore(self.store)
+        prompt, negative = request.prompt, request.negative_prompt
+        if request.template is not None:
+            stored = await templates.get(request.template, owner=owner)
+            prompt, rendered_negative = render(stored.template(), dict(request.variables), prompt)
+            if rendered_negative:
+                negative = ", ".join(p for p in (rendered_negative, negative or "") if p.strip())
+        elif request.variables:
+            raise InvalidRequest("variables need a template", field="variables")
+        for name in request.styles:
+            style = await templates.get(name, owner=owner, kind="style")
+            prompt, negative = apply_style(style.template(), prompt, negative)
+        if not prompt.strip() and request.upscale is None:
+            raise InvalidRequest("the prompt is empty after rendering the template", field="prompt")
+        return request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
+
+    def check_prompt(self, request: GenerationRequest) -> None:
+        """Raise :class:`~image_studio.prompts.PromptTooLong` (HTTP 400, field ``prompt`` or
+        ``negative_prompt``) for a prompt over ``prompts.hard_limit`` characters."""
+        for name in ("prompt", "negative_prompt"):
+            check_hard_limit(getattr(request, name) or "", field=name, limit=self.config.prompts.hard_limit)
+
+    def prompt_optimizer(self) -> PromptOptimizer | None:
+        """The LLM client of ``prompts`` in the config, or None when optimization is off."""
+        cfg = self.config.prompts
+        if not cfg.optimize or self.http is None:
+            return None
+        key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        return PromptOptimizer(self.http, base_url=cfg.llm_url, model=cfg.model, timeout=cfg.timeout, api_key=key)
+
+    async def _prepare_prompt(self, job: Job) -> tuple[Job, Job]:
+        """Shorten the job's prompt when it is over ``prompts.soft_limit`` (once: a resumed job
+        reuses what it recorded). Returns ``(job, run_job)``: the job with its ``prompt_info``
+        recorded, and the same job whose request carries the prompt to run. The LLM failing
+        never fails the job: the original prompt runs and ``prompt_info.warning`` says why."""
+        cfg = self.config.prompts
+        info = job.prompt_info
+        if info is None and len(job.request.prompt) > cfg.soft_limit:
+            optimizer = self.prompt_optimizer()
+            if optimizer is None:
+                info = {"original": job.request.prompt, "optimized": None, "changed": False, "seconds": 0.0,
+                        "model": None, "original_length": len(job.request.prompt), "length": len(job.request.prompt),
+                        "warning": f"over {cfg.soft_limit:,} characters, but prompt optimization is off"}
+            else:
+                self._publish(ProgressEvent(job_id=job.id, type="progress", progress=0.0,
+                                            message=f"shortening the prompt with {cfg.model}"))
+                info = (await optimizer.optimize(job.request.prompt, target=cfg.soft_limit)).to_dict()
+            await self.store.update_job(job.id, prompt_info=info)
+            job = job.model_copy(update={"prompt_info": info})
+        if info and info.get("changed") and info.get("optimized"):
+            return job, job.model_copy(update={"request": job.request.model_copy(update={"prompt": info["optimized"]})})
+        return job, job
 
     def check_routable(self, request: GenerationRequest) -> None:
         """Raise what :meth:`submit` would raise for a request no provider can take."""
@@ -280,6 +368,26 @@ class Studio:
             )
         if request.provider is None and not self.orchestrator_chain(request):
             raise ConfigError("no default provider or fallback chain is set", field="default_provider")
+        self.check_size(request)
+
+    def check_size(self, request: GenerationRequest) -> None:
+        """Refuse at once a size (or aspect ratio) that no provider of the request's chain
+        accepts under its ``size_policy`` (see :mod:`image_studio.sizes`).
+
+        Raises:
+            InvalidRequest: HTTP 422, field ``width``, ``height`` or ``aspect_ratio``; the
+                message gives each provider's accepted sizes.
+        """
+        if self.orchestrator is None:
+            return
+        chain = self.orchestrator.chain_for(request)
+        problems = self.orchestrator.size_problems(request)
+        if not chain or len(problems) < len(chain):
+            return
+        if len(problems) == 1:
+            raise InvalidRequest(problems[0][1].reason or "size not accepted", field=problems[0][1].field)
+        reasons = "; ".join(f"{pid}: {fit.reason}" for pid, fit in problems)
+        raise InvalidRequest(f"no provider of the chain accepts this size ({reasons})", field=problems[0][1].field)
 
     def orchestrator_chain(self, request: GenerationRequest) -> list[str]:
         assert self.orchestrator is not None
@@ -386,8 +494,9 @@ class Studio:
         t0 = time.perf_counter()
         job = job.model_copy(update={"status": JobStatus.running, "started_at": job.started_at or now})
         try:
-            result = await self._orchestrate(job, cancel_event, resume)
-            assets = await self._save_outputs(job, result)
+            job, run_job = await self._prepare_prompt(job)
+            result = await self._orchestrate(run_job, cancel_event, resume)
+            assets = await self._save_outputs(run_job, result)
         except JobCanceled as exc:
             await self._end(job, JobStatus.canceled, error=exc.to_dict())
         except ImageStudioError as exc:
@@ -470,6 +579,9 @@ class Studio:
         """Save every output file in the asset store; returns the assets in output order (their
         rows are written with the job's end, in one transaction)."""
         base = job.request.summary()
+        if result.size:  # the size the provider was asked for, after its size rule
+            base["size"] = result.size
+            base["width"], base["height"] = (int(v) for v in result.size.split("x"))
         saved: list[Asset] = []
         for index, file in enumerate(result.files):
             params = {**base, **file.parameters, "provider": result.provider, "backend": result.backend,
@@ -478,6 +590,8 @@ class Studio:
                 params["seed"] = file.seed
             if result.model or job.request.model:
                 params["model"] = result.model or job.request.model
+            if job.prompt_info and job.prompt_info.get("changed"):
+                params["original_prompt"] = job.prompt_info["original"]
             asset = await self.assets.save(
                 file, asset_id=new_id(), provider=result.provider, backend=result.backend,
                 model=result.model or job.request.model, owner=job.owner, job_id=job.id,

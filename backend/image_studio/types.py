@@ -120,14 +120,29 @@ class UpscaleSpec(BaseModel):
     upscaler: str | None = None
 
 
+SizePolicy = Literal["exact", "nearest"]
+"""What happens to a size the provider does not accept: ``exact`` refuses it (the provider is
+skipped with the accepted sizes as the reason), ``nearest`` snaps it to the nearest accepted
+size (see :mod:`image_studio.sizes`)."""
+
+_RATIO = r"^\s*[1-9][0-9]{0,3}\s*:\s*[1-9][0-9]{0,3}\s*$"
+
+
 class GenerationRequest(BaseModel):
     """One generation request, the same shape for every provider.
 
-    ``width``/``height`` are pixels; ``steps`` sampler steps; ``cfg_scale`` classifier-free
+    ``width``/``height`` are pixels; ``aspect_ratio`` (``"W:H"``) asks for a shape instead of
+    pixels: the provider's size rule then picks the accepted size of that ratio whose area is
+    closest to ``width`` x ``height`` (default 1024x1024, about 1 megapixel).
+    ``size_policy`` says what happens to a size a provider does not accept: ``exact`` (the
+    default) refuses it, ``nearest`` snaps it to the nearest accepted size, per provider (see
+    :mod:`image_studio.sizes`); ``steps`` sampler steps; ``cfg_scale`` classifier-free
     guidance; ``denoising_strength`` 0..1 for img2img and inpaint (1 keeps nothing of the
     init image). ``extra`` carries provider-specific fields, passed through untouched.
     ``provider`` None means the default provider and its fallback chain; ``workflow`` names a
     ComfyUI workflow template. ``params`` sets a workflow's exposed parameters by name.
+    ``template`` + ``variables`` and ``styles`` are rendered into the prompts by the Studio at
+    submit (the stored request carries the rendered text and keeps the names).
     ``loras``, ``vae`` and ``hires`` are model add-ons for the local backends; ``upscale``
     with an ``init_image`` asks for an upscale instead of a generation (``prompt`` may then be
     empty).
@@ -135,14 +150,22 @@ class GenerationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(default="", max_length=10_000)
-    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    prompt: str = Field(default="", max_length=100_000)
+    """Over 10,000 characters (``prompts.hard_limit``) a prompt is refused by the Studio with
+    HTTP 400 (:class:`image_studio.prompts.PromptTooLong`); 100,000 only bounds the body."""
+    negative_prompt: str | None = Field(default=None, max_length=100_000)
     provider: str | None = None
     model: str | None = None
     workflow: str | None = None
     media: MediaKind = MediaKind.image
     width: int = Field(default=1024, ge=8, le=MAX_SIDE)
     height: int = Field(default=1024, ge=8, le=MAX_SIDE)
+    aspect_ratio: str | None = Field(
+        default=None, pattern=_RATIO,
+        description="W:H (such as 16:9) instead of exact pixels; width x height then give only the target area")
+    size_policy: SizePolicy = Field(
+        default="exact", description="exact: refuse a size the provider does not accept; nearest: snap to the "
+                                     "nearest accepted size (same aspect ratio first, then closest area)")
     n: int = Field(default=1, ge=1, le=MAX_N)
     steps: int | None = Field(default=None, ge=1, le=1000)
     cfg_scale: float | None = Field(default=None, ge=0, le=100)
@@ -157,6 +180,13 @@ class GenerationRequest(BaseModel):
     hires: HiresFix | None = None
     upscale: UpscaleSpec | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    template: str | None = Field(
+        default=None, max_length=200,
+        description="a prompt template (id or name) rendered with `variables` into prompt and negative prompt; "
+                    "the request's own prompt fills its {prompt}")
+    variables: dict[str, str | int | float] = Field(default_factory=dict, max_length=64)
+    styles: list[str] = Field(default_factory=list, max_length=8,
+                              description="style presets (ids or names) added to prompt and negative prompt, in order")
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -165,9 +195,20 @@ class GenerationRequest(BaseModel):
             raise ValueError("mask needs init_image: inpaint paints into an init image")
         if self.upscale is not None and self.init_image is None:
             raise ValueError("upscale needs init_image: the image to upscale")
-        if not self.prompt.strip() and self.upscale is None:
+        if not self.prompt.strip() and self.upscale is None and self.template is None:
             raise ValueError("prompt must not be empty")
+        if self.aspect_ratio is not None:
+            w, _, h = self.aspect_ratio.partition(":")
+            ratio = int(w) / int(h)
+            if not 1 / 16 <= ratio <= 16:
+                raise ValueError(f"aspect_ratio {self.aspect_ratio} is outside 1:16 to 16:1")
+            self.aspect_ratio = f"{int(w)}:{int(h)}"
         return self
+
+    @property
+    def requested_size(self) -> str:
+        """What was asked for: ``"WxH"`` (pixels), or the ``aspect_ratio`` when one is given."""
+        return self.aspect_ratio or f"{self.width}x{self.height}"
 
     @property
     def mode(self) -> GenerationMode:
@@ -186,9 +227,11 @@ class GenerationRequest(BaseModel):
         return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def summary(self) -> dict[str, Any]:
-        """The request as JSON without the binary inputs (for logs, assets and job lists)."""
+        """The request as JSON without the binary inputs (for logs, assets and job lists), with
+        ``mode`` and ``requested_size`` (``"WxH"`` or the aspect ratio asked for)."""
         out = self.model_dump(mode="json", exclude={"init_image", "mask"})
         out["mode"] = self.mode.value
+        out["requested_size"] = self.requested_size
         if self.init_image is not None:
             out["init_image_bytes"] = len(self.init_image)
         if self.mask is not None:
@@ -222,10 +265,60 @@ class GenerationResult(BaseModel):
     model: str | None = None
     provider_job_id: str | None = None
     info: dict[str, Any] = Field(default_factory=dict)
+    size: str | None = None
+    """``"WxH"`` (pixels) the provider was asked for once the size rules were applied (set by the
+    orchestrator; None when the rules did not apply, such as an upscale)."""
+
+
+class RatioSize(BaseModel):
+    """One aspect ratio a provider takes (``"16:9"``) and the pixels it gives at one ``tier``
+    (``"1K"``, ``"720p"`` ...; None when the provider has one size per ratio)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ratio: str
+    width: int
+    height: int
+    tier: str | None = None
+
+
+class SizeRule(BaseModel):
+    """The sizes (pixels) a provider accepts, as simple JSON for the UI's size presets.
+
+    ``kind``:
+
+    * ``fixed``: exactly the ``sizes`` listed (``"WxH"``), plus ``"auto"`` when ``auto``.
+    * ``aspect_ratios``: the provider takes an aspect ratio, not pixels; ``ratios`` lists each
+      ratio with the pixels it gives (one entry per ratio and tier).
+    * ``multiple_of``: width and height are multiples of ``multiple`` from ``min`` to ``max``
+      (``max_pixels`` bounds width x height, ``max_ratio`` the long side over the short one,
+      where set); ``buckets`` are preferred sizes (the SDXL resolution buckets for SDXL-class
+      models; also the presets), which an ``aspect_ratio`` request picks from first.
+
+    ``note`` is a short human remark (where the numbers come from, what decides the tier).
+    The logic (accepts, nearest, describe) is in :mod:`image_studio.sizes`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fixed", "aspect_ratios", "multiple_of"]
+    sizes: list[str] = Field(default_factory=list)
+    auto: bool = False
+    ratios: list[RatioSize] = Field(default_factory=list)
+    multiple: int = Field(default=1, ge=1)
+    min: int | None = None
+    max: int | None = None
+    max_pixels: int | None = None
+    max_ratio: float | None = None
+    buckets: list[str] = Field(default_factory=list)
+    note: str | None = None
 
 
 class Capabilities(BaseModel):
-    """What a provider can do. Sizes are pixels; ``max_n`` is images per request."""
+    """What a provider can do. Sizes are pixels; ``max_n`` is images per request; ``sizes``
+    the sizes its default model accepts (None: any size up to ``max_width`` x ``max_height``);
+    ``model_sizes`` the rules of other models it offers, by model id or id prefix (the
+    provider's ``size_rule(model)`` decides which applies)."""
 
     media: list[MediaKind] = Field(default_factory=lambda: [MediaKind.image])
     txt2img: bool = True
@@ -244,11 +337,20 @@ class Capabilities(BaseModel):
     hires: bool = False
     resumable: bool = False
     """True when a remembered provider job id lets a restarted service pick the job up again."""
+    sizes: SizeRule | None = None
+    model_sizes: dict[str, SizeRule] = Field(default_factory=dict)
+    max_prompt_chars: int | None = None
+    """The longest prompt (characters) the provider accepts (DALL-E 3: 4,000); None: no own limit."""
+    text_encoder: Literal["clip"] | None = None
+    """``clip`` when prompts are read by a CLIP text encoder (77-token window): a longer prompt
+    gets a warning from ``POST /prompts/validate``."""
 
     def check(self, request: GenerationRequest) -> str | None:
         """Return why this provider cannot serve ``request``, or None when it can."""
         if request.media not in self.media:
             return f"cannot produce {request.media.value}"
+        if self.max_prompt_chars is not None and len(request.prompt) > self.max_prompt_chars:
+            return f"takes prompts of at most {self.max_prompt_chars:,} characters ({len(request.prompt):,} given)"
         mode = request.mode
         if mode is GenerationMode.txt2img and not self.txt2img:
             return "no txt2img"
@@ -311,6 +413,8 @@ class Asset(BaseModel):
     sha256: str
     path: str
     thumbnail_path: str | None = None
+    batch_id: str | None = None
+    """The batch of the job that made it (None outside a batch), so the gallery can group."""
     prompt: str | None = None
     negative_prompt: str | None = None
     seed: int | None = None
@@ -320,7 +424,8 @@ class Asset(BaseModel):
 
 class Attempt(BaseModel):
     """One try of one provider for a job. ``outcome``: succeeded, failed or skipped.
-    Times UTC; ``duration`` seconds."""
+    Times UTC; ``duration`` seconds; ``cost`` in US dollars where the provider's answer reports
+    one (``GenerationResult.info["cost"]``: Runware's ``includeCost``), else None."""
 
     provider: str
     backend: str | None = None
@@ -328,9 +433,13 @@ class Attempt(BaseModel):
     error_type: str | None = None
     error: str | None = None
     retry: int = 0
+    size: str | None = None
+    """``"WxH"`` (pixels) this attempt asked the provider for, after the size rules (None for a
+    skipped provider or where no rule applied)."""
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     duration: float | None = None
+    cost: float | None = None
 
 
 class Job(BaseModel):
@@ -356,6 +465,9 @@ class Job(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    prompt_info: dict[str, Any] | None = None
+    """Set when the prompt was shortened (or shortening was tried) before the job ran:
+    ``{original, optimized, changed, seconds, model, original_length, length, warning}``."""
 
     @property
     def done(self) -> bool:

@@ -50,8 +50,12 @@ class Api:
 
     def events(self, job_id: str) -> list[tuple[str, dict]]:
         """Every SSE event of a job until its stream ends."""
+        return self.sse(f"/jobs/{job_id}/events")
+
+    def sse(self, path: str) -> list[tuple[str, dict]]:
+        """Every ``(event, data)`` of the SSE stream at ``path`` until it ends."""
         out, event, data = [], "message", []
-        with self.http.stream("GET", f"/jobs/{job_id}/events") as resp:
+        with self.http.stream("GET", path) as resp:
             assert resp.status_code == 200, resp.read()
             for line in resp.iter_lines():
                 if line == "":

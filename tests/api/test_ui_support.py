@@ -15,7 +15,7 @@ from tests.providers.test_diffusers_local import hf_cache_copy
 def test_me_names_the_caller_and_host(make_server):
     server = make_server(studio_config(api_keys=KEYS))
     assert Api(server.url, ADMIN_KEY).get("/me").json() == {
-        "owner": "root", "role": "admin", "is_admin": True, "host": "standalone"}
+        "owner": "root", "name": "root", "role": "admin", "is_admin": True, "host": "standalone"}
     assert Api(server.url, ALICE_KEY).get("/me").json()["is_admin"] is False
     assert Api(server.url, None).get("/me").status_code == 401
     assert Api(server.url, "nope").get("/me").status_code == 401

@@ -97,7 +97,9 @@ def e2e_comfy() -> Iterator[FakeComfyUI]:
         yield fake
 
 
-def _start(tmp: Path, comfy: FakeComfyUI, config: StudioConfig) -> E2EServer:
+def start_studio(tmp: Path, comfy: FakeComfyUI, config: StudioConfig) -> E2EServer:
+    """A studio on ``tmp`` (its data dir: seed it first when a test needs data before start)
+    serving the built UI; the caller stops it with ``close()``."""
     _built_ui()
     settings = Settings(data_dir=tmp, secret_key="e2e-secret")
     thread = ServerThread(create_app(settings, studio=Studio(settings, config=config))).start()
@@ -106,7 +108,7 @@ def _start(tmp: Path, comfy: FakeComfyUI, config: StudioConfig) -> E2EServer:
 
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory, e2e_comfy) -> Iterator[E2EServer]:
-    server = _start(tmp_path_factory.mktemp("e2e-data"), e2e_comfy, e2e_config(e2e_comfy.url))
+    server = start_studio(tmp_path_factory.mktemp("e2e-data"), e2e_comfy, e2e_config(e2e_comfy.url))
     yield server
     server.close()
 
@@ -117,7 +119,7 @@ def make_e2e(tmp_path, e2e_comfy) -> Iterator[Callable[..., E2EServer]]:
     servers: list[E2EServer] = []
 
     def make(**over: Any) -> E2EServer:
-        server = _start(tmp_path / f"data{len(servers)}", e2e_comfy, e2e_config(e2e_comfy.url, **over))
+        server = start_studio(tmp_path / f"data{len(servers)}", e2e_comfy, e2e_config(e2e_comfy.url, **over))
         servers.append(server)
         return server
 

@@ -119,7 +119,7 @@ def openwebui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenWebUI]:
         _stop(process)
 
 
-LATE_MODULES = ("test_facade_in_openwebui.py", "test_asset_files.py")
+LATE_MODULES = ("test_facade_in_openwebui.py", "test_asset_files.py", "test_browser.py", "test_import_config.py")
 """Modules that run after the other Open WebUI modules of the session."""
 
 

@@ -25,7 +25,7 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ConfigError, ImageStudioError
 from ..studio import Studio
-from . import assets, config, generations, jobs, providers, system, workflows
+from . import assets, batches, config, generations, jobs, prompts, providers, stats, system, templates, workflows
 from . import openai_facade
 from .deps import Authenticator
 from .schemas import API_PREFIX
@@ -45,7 +45,7 @@ def web_dir() -> Path:
 def build_router() -> APIRouter:
     """Every route of the API, without a prefix (mount it at ``API_PREFIX``)."""
     router = APIRouter()
-    for module in (generations, jobs, assets, providers, config, workflows, system):
+    for module in (generations, jobs, assets, providers, config, workflows, system, prompts, templates, batches, stats):
         router.include_router(module.router)
     router.include_router(openai_facade.router)  # /openai/v1/...: OpenAI-shaped errors of its own
     return router

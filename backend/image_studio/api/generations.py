@@ -19,6 +19,7 @@ from ..types import GenerationRequest
 from .deps import PrincipalDep, StudioDep
 from .jobs import job_out
 from .schemas import BatchOut, BatchRequest, ErrorBody, JobOut
+from .workflows import check_generation_params
 
 router = APIRouter(tags=["generations"])
 
@@ -54,7 +55,9 @@ async def create_generation(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> JobOut:
-    """Queue one generation. Answers 202 with the job (200 when ``Prefer: wait`` saw it end)."""
+    """Queue one generation. Answers 202 with the job (200 when ``Prefer: wait`` saw it end).
+    A saved workflow's ``params`` outside their limits are a 422 before any job exists."""
+    await check_generation_params(studio, body)
     job = await studio.submit(body, owner=principal.owner, idempotency_key=idempotency_key)
     wait = parse_prefer_wait(prefer, studio.settings.wait_max)
     if wait > 0:
@@ -99,6 +102,7 @@ async def create_batch(body: BatchRequest, studio: StudioDep, principal: Princip
     requests = expand_batch(body)
     for request in requests:  # all or nothing: refuse before any job is queued
         studio.check_routable(request)
+        await check_generation_params(studio, request)
     batch_id = new_id()
     jobs = [await studio.submit(r, owner=principal.owner, batch_id=batch_id) for r in requests]
     return BatchOut(batch_id=batch_id, jobs=[await job_out(studio, j, with_assets=False) for j in jobs])

@@ -42,6 +42,7 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    prompt_info: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, job: Job, *, position: int | None = None, assets: list[Asset] | None = None) -> "JobOut":
@@ -51,6 +52,7 @@ class JobOut(BaseModel):
             queue_position=position, attempts=job.attempts, asset_ids=job.asset_ids,
             assets=[AssetOut.of(a) for a in assets or []], error=job.error, batch_id=job.batch_id,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            prompt_info=job.prompt_info,
         )
 
 
@@ -81,6 +83,8 @@ class AssetOut(BaseModel):
     created_at: datetime
     content_url: str
     thumbnail_url: str | None
+    batch_id: str | None = None
+    """The batch of the job that made it (``GET /batches/{id}``), so the gallery can group."""
 
     @classmethod
     def of(cls, asset: Asset) -> "AssetOut":
@@ -137,9 +141,11 @@ class HealthOut(BaseModel):
 
 
 class MeOut(BaseModel):
-    """The caller as the UI needs it."""
+    """The caller as the UI needs it: ``name`` is for display (the Open WebUI user's name
+    inside Open WebUI, else the owner)."""
 
     owner: str
+    name: str
     role: str
     is_admin: bool
     host: str

@@ -27,8 +27,10 @@ async def metrics(studio: StudioDep) -> Response:
 
 @router.get("/me", response_model=MeOut, responses={401: {"description": "no or a wrong credential"}})
 async def me(request: Request, principal: PrincipalDep) -> MeOut:
-    """The caller: ``owner`` (whose jobs and assets), ``role`` (admin, user or service) and
+    """The caller: ``owner`` (whose jobs and assets), ``name`` (to show), ``role`` (admin,
+    user or service) and
     ``host`` (``standalone``, or ``openwebui`` when the studio runs inside Open WebUI). The UI
     shows the Settings page to admins only."""
     host = "openwebui" if getattr(request.app.state, "image_studio", None) is not None else "standalone"
-    return MeOut(owner=principal.owner, role=principal.role, is_admin=principal.is_admin, host=host)
+    name = getattr(getattr(request.state, "openwebui_user", None), "name", None) or principal.owner
+    return MeOut(owner=principal.owner, name=str(name), role=principal.role, is_admin=principal.is_admin, host=host)

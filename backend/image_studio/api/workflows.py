@@ -4,11 +4,16 @@ pass-throughs of a ComfyUI provider's ``object_info`` for the editor.
 
 A saved workflow is used by name in a generation (``"workflow": "<name>"``); the Studio
 resolves it before the ComfyUI adapter sees the request.
+
+Exposed parameters: ``slots`` names them (``{name: [[node_id, input], ...]}``) and ``params``
+gives each one metadata (:class:`ParamMetaIn`: title, description, default, minimum, maximum,
+step, enum) that ``GET /workflows/{id}/parameters`` publishes in its JSON Schema and that a
+generation's ``params`` must satisfy (else 422 naming ``params.<name>``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -17,28 +22,51 @@ from ..errors import ConfigError, InvalidRequest, NotFound
 from ..jobs.workflow_store import StoredWorkflow, WorkflowStore
 from ..providers.comfyui.workflow import (
     WorkflowTemplate,
+    check_params,
     is_ui_workflow,
     list_templates,
     load_template,
     template_from_json,
 )
 from ..studio import Studio
+from ..types import GenerationRequest
 from .deps import AdminDep, PrincipalDep, StudioDep
 from .schemas import ErrorBody
 
 router = APIRouter(tags=["workflows"])
 
 
+class ParamMetaIn(BaseModel):
+    """Metadata of one exposed parameter: a ``title`` (label), ``description``, ``default``
+    (shown by forms; the graph keeps its own value), ``type``, ``minimum``/``maximum``/``step`` for numbers
+    (in the input's unit) and ``enum`` (allowed values). A generation's value outside
+    ``minimum``..``maximum`` or not in ``enum`` is refused (422, field ``params.<name>``)."""
+
+    model_config = {"extra": "forbid"}
+
+    type: Literal["integer", "number", "string", "boolean"] | None = Field(
+        default=None, description="JSON Schema type (from the node's object_info); default: the value's type")
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    default: Any = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    step: int | float | None = Field(default=None, gt=0)
+    enum: list[Any] | None = Field(default=None, min_length=1)
+
+
 class WorkflowIn(BaseModel):
     """A workflow to save: ``workflow`` is API format, a template object, or UI format (then
     ``provider`` names the ComfyUI provider whose ``object_info`` converts it). ``slots``
-    (``{name: [[node_id, input], ...]}``) overrides the detected parameter slots."""
+    (``{name: [[node_id, input], ...]}``) overrides the detected parameter slots; ``params``
+    (``{name: ParamMetaIn}``) describes them (every name must be a slot)."""
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[\w][\w .()-]*$")
     description: str | None = Field(default=None, max_length=2000)
     workflow: dict[str, Any]
     provider: str | None = None
     slots: dict[str, list[list[str]]] | None = None
+    params: dict[str, ParamMetaIn] | None = None
 
 
 class WorkflowUpdate(BaseModel):
@@ -47,6 +75,7 @@ class WorkflowUpdate(BaseModel):
     workflow: dict[str, Any] | None = None
     provider: str | None = None
     slots: dict[str, list[list[str]]] | None = None
+    params: dict[str, ParamMetaIn] | None = None
 
 
 class WorkflowOut(BaseModel):
@@ -60,6 +89,9 @@ class WorkflowOut(BaseModel):
     api: dict[str, Any]
     ui: dict[str, Any] | None = None
     slots: dict[str, list[list[str]]]
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Metadata of the exposed parameters ({name: the ParamMetaIn fields that are set})")
     parameters: dict[str, Any]
 
 
@@ -81,13 +113,21 @@ def _slots_json(template: WorkflowTemplate) -> dict[str, list[list[str]]]:
 def _out_builtin(name: str) -> WorkflowOut:
     t = load_template(name)
     return WorkflowOut(id=f"builtin:{name}", name=name, builtin=True, description=t.description, api=t.prompt,
-                       slots=_slots_json(t), parameters=t.parameters_schema())
+                       slots=_slots_json(t), params=_params_out(t), parameters=t.parameters_schema())
+
+
+def _params_out(template: WorkflowTemplate) -> dict[str, dict[str, Any]]:
+    return template.params_json()
+
+
+def _saved_template(w: StoredWorkflow) -> WorkflowTemplate:
+    return template_from_json({"name": w.name, "prompt": w.api, "slots": w.slots, "description": w.description})
 
 
 def _out_saved(w: StoredWorkflow) -> WorkflowOut:
-    t = template_from_json({"name": w.name, "prompt": w.api, "slots": w.slots, "description": w.description})
+    t = _saved_template(w)
     return WorkflowOut(id=w.id, name=w.name, builtin=False, description=w.description, owner=w.owner, api=w.api,
-                       ui=w.ui, slots=_slots_json(t), parameters=t.parameters_schema())
+                       ui=w.ui, slots=_slots_json(t), params=_params_out(t), parameters=t.parameters_schema())
 
 
 async def object_info(studio: Studio, provider_id: str | None) -> dict[str, Any]:
@@ -107,14 +147,24 @@ async def object_info(studio: Studio, provider_id: str | None) -> dict[str, Any]
                          field="provider")
 
 
+def _params_json(params: dict[str, ParamMetaIn] | None) -> dict[str, dict[str, Any]] | None:
+    if params is None:
+        return None
+    return {k: v.model_dump(exclude_none=True) for k, v in params.items()}
+
+
 async def _template(studio: Studio, name: str, workflow: dict[str, Any], provider: str | None,
-                    slots: dict[str, list[list[str]]] | None) -> tuple[WorkflowTemplate, dict | None]:
+                    slots: dict[str, list[list[str]]] | None,
+                    params: dict[str, ParamMetaIn] | None = None) -> tuple[WorkflowTemplate, dict | None]:
     ui = workflow if is_ui_workflow(workflow) else None
     info = await object_info(studio, provider) if ui is not None else None
     try:
         template = template_from_json(workflow, name=name, object_info=info)
-        if slots is not None:
-            template = template_from_json({"name": name, "prompt": template.prompt, "slots": slots})
+        if slots is not None or params is not None:
+            template = template_from_json({
+                "name": name, "prompt": template.prompt, "description": template.description,
+                "slots": slots if slots is not None else _slots_json(template),
+                "params": _params_json(params) if params is not None else template.params_json()})
     except ConfigError as exc:  # a slot pointing nowhere is the caller's input error here
         raise InvalidRequest(exc.message, field=exc.field) from exc
     return template, ui
@@ -134,10 +184,10 @@ async def create_workflow(body: WorkflowIn, studio: StudioDep, principal: AdminD
     kept beside the API format for the editor."""
     if body.name in list_templates():
         raise InvalidRequest(f"{body.name!r} is a shipped template's name", field="name")
-    template, ui = await _template(studio, body.name, body.workflow, body.provider, body.slots)
+    template, ui = await _template(studio, body.name, body.workflow, body.provider, body.slots, body.params)
     saved = await WorkflowStore(studio.store).create(
         name=body.name, api=template.prompt, ui=ui, slots=_slots_json(template), owner=principal.owner,
-        description=body.description)
+        description=body.description, params=template.params_json())
     return _out_saved(saved)
 
 
@@ -158,10 +208,19 @@ async def update_workflow(workflow_id: str, body: WorkflowUpdate, studio: Studio
     store = WorkflowStore(studio.store)
     current = await store.get(workflow_id)
     fields: dict[str, Any] = {"name": body.name, "description": body.description}
-    if body.workflow is not None or body.slots is not None:
+    if body.workflow is not None or body.slots is not None or body.params is not None:
         source = body.workflow if body.workflow is not None else {"prompt": current.api}
-        template, ui = await _template(studio, body.name or current.name, source, body.provider, body.slots)
-        fields.update(api=template.prompt, slots=_slots_json(template), ui=ui if body.workflow is not None else None)
+        slots = body.slots
+        if slots is None and body.workflow is None:
+            slots = _slots_json(_saved_template(current))
+        template, ui = await _template(studio, body.name or current.name, source, body.provider, slots,
+                                       body.params)
+        kept = {k: v for k, v in current.params.items() if k in template.slots}
+        if body.params is None and kept:  # keep the stored metadata of the slots that remain
+            template, _ = await _template(studio, template.name, {"prompt": template.prompt}, None,
+                                          _slots_json(template), {k: ParamMetaIn(**v) for k, v in kept.items()})
+        fields.update(api=template.prompt, slots=_slots_json(template), params=template.params_json(),
+                      ui=ui if body.workflow is not None else None)
     return _out_saved(await store.update(current.id, **fields))
 
 
@@ -170,6 +229,25 @@ async def update_workflow(workflow_id: str, body: WorkflowUpdate, studio: Studio
 async def delete_workflow(workflow_id: str, studio: StudioDep, principal: AdminDep) -> Response:
     await WorkflowStore(studio.store).delete(workflow_id)
     return Response(status_code=204)
+
+
+async def check_generation_params(studio: Studio, request: GenerationRequest) -> None:
+    """Check a generation's ``params`` against the metadata of the saved workflow it names
+    (nothing to check for inline or shipped workflows). Meant for ``POST /generations`` so a
+    bad value is a 422 before a job exists.
+
+    Raises:
+        InvalidRequest: a value outside its parameter's minimum/maximum or not in its enum
+            (HTTP 422, field ``params.<name>``).
+    """
+    name = request.workflow
+    if not name or name.lstrip().startswith("{"):
+        return
+    try:
+        saved = await WorkflowStore(studio.store).get(name)
+    except NotFound:
+        return
+    check_params(_saved_template(saved), request)
 
 
 @router.post("/workflows/convert", response_model=ConvertOut, responses={422: {"model": ErrorBody}})

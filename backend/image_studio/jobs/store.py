@@ -14,7 +14,7 @@ import base64
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import and_, delete, event, func, insert, or_, select, update
@@ -77,6 +77,19 @@ class Page:
     next_cursor: str | None
 
 
+MAX_BATCH_JOBS = 500
+"""A batch holds at most this many jobs (``POST /generations/batch`` refuses more)."""
+
+
+def as_utc(value: Any) -> Any:
+    """A datetime from an aggregate (SQLite answers ``min()`` as text) as timezone-aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
 @dataclass
 class AssetFilter:
     """Gallery filters. ``prompt`` matches a substring, case-insensitive; dates are UTC."""
@@ -111,6 +124,7 @@ def _job_from_row(row: JobRow) -> Job:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        prompt_info=getattr(row, "prompt_info", None),
     )
 
 
@@ -119,9 +133,9 @@ def _asset_from_row(row: AssetRow) -> Asset:
         id=row.id, job_id=row.job_id, owner=row.owner, provider=row.provider, backend=row.backend,
         model=row.model, media=MediaKind(row.media), mime_type=row.mime_type, width=row.width,
         height=row.height, size_bytes=row.size_bytes, sha256=row.sha256, path=row.path,
-        thumbnail_path=row.thumbnail_path, prompt=row.prompt, negative_prompt=row.negative_prompt,
-        seed=int(row.seed) if row.seed is not None else None, parameters=row.parameters or {},
-        created_at=row.created_at,
+        thumbnail_path=row.thumbnail_path, batch_id=row.batch_id, prompt=row.prompt,
+        negative_prompt=row.negative_prompt, seed=int(row.seed) if row.seed is not None else None,
+        parameters=row.parameters or {}, created_at=row.created_at,
     )
 
 
@@ -145,7 +159,7 @@ def _asset_values(asset: Asset) -> dict[str, Any]:
         backend=asset.backend, model=asset.model, media=asset.media.value,
         mime_type=asset.mime_type, width=asset.width, height=asset.height,
         size_bytes=asset.size_bytes, sha256=asset.sha256, path=asset.path,
-        thumbnail_path=asset.thumbnail_path, prompt=asset.prompt,
+        thumbnail_path=asset.thumbnail_path, batch_id=asset.batch_id, prompt=asset.prompt,
         negative_prompt=asset.negative_prompt,
         seed=str(asset.seed) if asset.seed is not None else None,
         parameters=asset.parameters, created_at=asset.created_at,
@@ -154,7 +168,7 @@ def _asset_values(asset: Asset) -> dict[str, Any]:
 
 _JOB_FIELDS = {
     "status", "provider", "backend", "provider_job_id", "progress", "attempts", "asset_ids",
-    "error", "started_at", "finished_at",
+    "error", "started_at", "finished_at", "prompt_info",
 }
 
 
@@ -246,7 +260,7 @@ class JobStore:
 
     async def update_job(self, job_id: str, *, only_if_status: set[JobStatus] | None = None, **fields: Any) -> bool:
         """Set ``fields`` (status, provider, backend, provider_job_id, progress, attempts,
-        asset_ids, error, started_at, finished_at). With ``only_if_status``, update only when the
+        asset_ids, error, started_at, finished_at, prompt_info). With ``only_if_status``, update only when the
         job is in one of those states (a compare-and-set); returns whether a row changed."""
         values = self._job_values(fields)
         stmt = update(JobRow).where(JobRow.id == job_id)
@@ -301,14 +315,27 @@ class JobStore:
         async with self.session() as s:
             return {k: v for k, v in (await s.execute(stmt)).all()}
 
+    # batches ---------------------------------------------------------------------------
+
+    async def batch_jobs(self, batch_id: str, limit: int = MAX_BATCH_JOBS) -> list[Job]:
+        """The jobs of one batch in submission order (at most ``limit``); [] for no such batch."""
+        async with self.session() as s:
+            rows = (await s.execute(
+                select(JobRow).where(JobRow.batch_id == batch_id).order_by(JobRow.seq).limit(limit)
+            )).scalars().all()
+            return [_job_from_row(r) for r in rows]
+
     # assets -----------------------------------------------------------------------------
 
     async def finish_job(self, job_id: str, assets: list[Asset], **fields: Any) -> None:
-        """Add ``assets`` and set the job's final ``fields`` in one transaction."""
+        """Add ``assets`` and set the job's final ``fields`` in one transaction. Assets get the
+        job's ``batch_id`` (so the gallery can group a batch without a join)."""
         values = self._job_values(fields)
         async with self.engine.begin() as conn:
             if assets:
-                await conn.execute(insert(AssetRow), [_asset_values(a) for a in assets])
+                batch_id = (await conn.execute(select(JobRow.batch_id).where(JobRow.id == job_id))).scalar()
+                rows = [_asset_values(a) | ({"batch_id": batch_id} if a.batch_id is None else {}) for a in assets]
+                await conn.execute(insert(AssetRow), rows)
             await conn.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
     async def add_asset(self, asset: Asset) -> None:
@@ -371,7 +398,7 @@ class JobStore:
         if flt.created_before:
             stmt = stmt.where(AssetRow.created_at < flt.created_before)
         if flt.batch_id:
-            stmt = stmt.where(AssetRow.job_id.in_(select(JobRow.id).where(JobRow.batch_id == flt.batch_id)))
+            stmt = stmt.where(AssetRow.batch_id == flt.batch_id)
         return await self._page(stmt, AssetRow, _asset_from_row, limit, cursor)
 
     async def _page(self, stmt, model, convert, limit: int, cursor: str | None) -> Page:  # noqa: ANN001
@@ -409,4 +436,4 @@ class JobStore:
             await s.execute(delete(SettingRow).where(SettingRow.key == key))
 
 
-__all__ = ["AssetFilter", "JobStore", "Page", "TERMINAL", "new_id", "normalise_database_url"]
+__all__ = ["AssetFilter", "JobStore", "Page", "TERMINAL", "as_utc", "new_id", "normalise_database_url"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PREFIX = "image_studio_"
@@ -63,6 +63,8 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    prompt_info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    """What was done to the prompt before it ran (original, optimized, seconds, model, warning)."""
 
     __table_args__ = (Index(PREFIX + "jobs_idem", "owner", "idempotency_key", unique=True),)
 
@@ -86,6 +88,7 @@ class AssetRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     path: Mapped[str] = mapped_column(String(500))
     thumbnail_path: Mapped[str | None] = mapped_column(String(500))
+    batch_id: Mapped[str | None] = mapped_column(String(40), index=True)  # the job's batch (0003)
     prompt: Mapped[str | None] = mapped_column(Text)
     negative_prompt: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[str | None] = mapped_column(String(24))  # up to 2**64-1: text, not BIGINT
@@ -121,3 +124,25 @@ class WorkflowRow(Base):
     slots: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TemplateRow(Base):
+    """A named prompt template or style preset: ``prompt`` and ``negative_prompt`` with
+    ``{placeholders}``, their ``defaults`` (JSON ``{name: value}``); ``kind`` ``prompt`` or
+    ``style``; a user's own, or ``shared`` with everyone by an admin. Names are unique per owner."""
+
+    __tablename__ = PREFIX + "templates"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="prompt")
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    negative_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    defaults: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(PREFIX + "templates_owner_name", "owner", "name", unique=True),)

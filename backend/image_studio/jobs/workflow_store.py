@@ -1,6 +1,12 @@
 """Saved ComfyUI workflow templates (table ``image_studio_workflows``), on the JobStore's
 database. A template is an API-format graph, optionally the UI-format graph it came from (for
-the editor), and its parameter slots."""
+the editor), and its parameter slots with their metadata.
+
+The ``slots`` column (JSON) holds ``{name: [[node_id, input], ...]}`` and, under the reserved key
+``"__params__"`` (:data:`~image_studio.providers.comfyui.workflow.PARAMS_KEY`), the exposed
+parameters' metadata ``{name: {"type", "title", "minimum", "maximum", "step", "enum",
+"description", "default"}}``; rows saved before that key existed simply have no metadata, so the table needs
+no new column."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound
+from ..providers.comfyui.workflow import PARAMS_KEY
 from ..types import utcnow
 from .store import JobStore, new_id
 from .tables import WorkflowRow
@@ -19,7 +26,9 @@ from .tables import WorkflowRow
 class StoredWorkflow(BaseModel):
     """A saved workflow. ``api`` is ComfyUI's API format (``{node_id: {class_type, inputs}}``);
     ``ui`` the litegraph UI format or None; ``slots`` maps a parameter name to its node inputs
-    and limits (see :mod:`image_studio.providers.comfyui.workflow`)."""
+    and may carry the metadata under ``"__params__"`` (as stored: a template built from it with
+    :func:`~image_studio.providers.comfyui.workflow.template_from_json` reads both); ``params``
+    is that metadata alone (see :mod:`image_studio.providers.comfyui.workflow`)."""
 
     id: str
     name: str
@@ -28,6 +37,18 @@ class StoredWorkflow(BaseModel):
     api: dict[str, Any]
     ui: dict[str, Any] | None = None
     slots: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The exposed parameters' metadata, ``{name: {"title", "minimum", ...}}`` ({} if none)."""
+        return dict(self.slots.get(PARAMS_KEY) or {})
+
+
+def _stored_slots(slots: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+    out = {k: v for k, v in slots.items() if k != PARAMS_KEY}
+    if params:
+        out[PARAMS_KEY] = params
+    return out
 
 
 def _of(row: WorkflowRow) -> StoredWorkflow:
@@ -57,11 +78,12 @@ class WorkflowStore:
             return _of(row)
 
     async def create(self, *, name: str, api: dict, ui: dict | None, slots: dict, owner: str | None,
-                     description: str | None = None) -> StoredWorkflow:
-        """Raises Conflict (field ``name``) when the name is taken."""
+                     description: str | None = None, params: dict | None = None) -> StoredWorkflow:
+        """Save a workflow; ``params`` is the parameters' metadata (``{name: {...}}``), stored
+        beside the slots. Raises Conflict (field ``name``) when the name is taken."""
         now = utcnow()
         row = WorkflowRow(id=new_id(), name=name, owner=owner, description=description, api=api, ui=ui,
-                          slots=slots, created_at=now, updated_at=now)
+                          slots=_stored_slots(slots, params), created_at=now, updated_at=now)
         try:
             async with self.session.begin() as s:
                 s.add(row)
@@ -70,14 +92,23 @@ class WorkflowStore:
         return _of(row)
 
     async def update(self, workflow_id: str, **fields: Any) -> StoredWorkflow:
-        """Change name, description, api, ui or slots. Raises NotFound, Conflict."""
+        """Change name, description, api, ui, slots or params (None leaves a field; ``slots``
+        without ``params`` keeps the stored metadata of the slots that remain). Raises NotFound,
+        Conflict."""
         try:
             async with self.session.begin() as s:
                 row = await s.get(WorkflowRow, workflow_id)
                 if row is None:
                     raise NotFound(f"no saved workflow {workflow_id!r}", field="workflow_id")
+                params = fields.pop("params", None)
+                slots = fields.pop("slots", None)
+                if slots is not None or params is not None:
+                    current = dict(row.slots or {})
+                    new_slots = slots if slots is not None else current
+                    kept = params if params is not None else current.get(PARAMS_KEY) or {}
+                    row.slots = _stored_slots(new_slots, {k: v for k, v in kept.items() if k in new_slots})
                 for key, value in fields.items():
-                    if key in {"name", "description", "api", "ui", "slots"} and value is not None:
+                    if key in {"name", "description", "api", "ui"} and value is not None:
                         setattr(row, key, value)
                 row.updated_at = utcnow()
         except IntegrityError as exc:

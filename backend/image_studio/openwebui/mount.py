@@ -12,6 +12,9 @@ running it, see ``docs/openwebui-notes.md``):
   with the reason; Open WebUI runs on;
 * the asset hooks of :mod:`.files` (every asset of an Open WebUI user is also an Open WebUI
   file, linked to its chat; deleting the asset deletes the file);
+* the routes that exist only inside Open WebUI (:mod:`.routes`: ``POST /openwebui/import-config``),
+  and, on the studio's first start, the import of Open WebUI's image settings
+  (:func:`.import_config.first_start_import`; a failure is logged);
 * ``app.state.studio``, ``app.state.authenticate`` (:func:`.auth.authenticate`) and
   ``app.state.generation_gate`` (:func:`.auth.generation_gate`);
 * a handler for :class:`~image_studio.errors.ImageStudioError` only (Open WebUI's handlers for
@@ -139,6 +142,8 @@ def studio_router(studio: Studio, state: StudioState) -> APIRouter:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await _start(studio, state)
+        if state.ready:
+            await _first_start_import(studio)
         try:
             yield
         finally:
@@ -153,6 +158,9 @@ def studio_router(studio: Studio, state: StudioState) -> APIRouter:
 
     router = APIRouter(lifespan=lifespan, dependencies=[Depends(require_ready)])
     router.include_router(build_router())
+    from .routes import router as openwebui_routes
+
+    router.include_router(openwebui_routes)  # routes that exist only inside Open WebUI
     router.add_api_route("/{path:path}", not_found, methods=_METHODS, include_in_schema=False, name=CATCH_ALL_NAME)
     return router
 
@@ -171,6 +179,18 @@ async def _start(studio: Studio, state: StudioState) -> None:
         state.ready, state.error = True, None
         log.info("Image Studio started inside Open WebUI: API at %s, assets in %s", API_PREFIX,
                  studio.settings.data_dir)
+
+
+async def _first_start_import(studio: Studio) -> None:
+    """Carry Open WebUI's image settings over once, on the studio's first start inside it
+    (:func:`.import_config.first_start_import`); a failure is logged, never raised."""
+    from .import_config import FIRST_START_TIMEOUT, first_start_import
+
+    try:
+        await asyncio.wait_for(first_start_import(studio), timeout=FIRST_START_TIMEOUT)
+    except Exception:  # never stop Open WebUI for this
+        log.exception("Image Studio could not import Open WebUI's image settings; import them later with "
+                      "`image-studio openwebui import-config` or the settings panel")
 
 
 async def not_found(request: Request, path: str) -> JSONResponse:

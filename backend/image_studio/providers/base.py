@@ -43,7 +43,7 @@ from ..errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from ..types import Capabilities, GenerationRequest, GenerationResult, HealthStatus, ModelInfo
+from ..types import Capabilities, GenerationRequest, GenerationResult, HealthStatus, ModelInfo, SizeRule
 
 ProgressCallback = Callable[..., Awaitable[None]]
 RememberCallback = Callable[[str], Awaitable[None]]
@@ -175,6 +175,13 @@ class ImageProvider(ABC):
     @abstractmethod
     def capabilities(self) -> Capabilities:
         """What this provider can do (may depend on its settings)."""
+
+    def size_rule(self, model: str | None = None) -> SizeRule | None:
+        """The sizes this provider accepts for ``model`` (None: its default model), as a
+        :class:`SizeRule`; None means any size up to ``capabilities.max_width`` x
+        ``max_height``. The default is ``capabilities.sizes``; adapters whose sizes depend on
+        the model override it (see :mod:`image_studio.sizes`)."""
+        return self.capabilities.sizes
 
     @abstractmethod
     async def generate(self, request: GenerationRequest, ctx: JobContext) -> GenerationResult:

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import BackendConfig
 from ..errors import (AuthenticationFailed, ContentRejected, GenerationFailed, ImageStudioError,
                       InvalidRequest, ProviderError, ProviderTimeout, RateLimited, Unsupported)
+from .. import sizes
 from ..types import (Capabilities, GeneratedFile, GenerationMode, GenerationRequest, GenerationResult, HealthStatus,
                      MediaKind, ModelInfo)
 from .base import ImageProvider, JobContext, parse_retry_after
@@ -90,7 +91,9 @@ class HuggingFaceProvider(ImageProvider):
     def capabilities(self) -> Capabilities:
         s = self.settings
         return Capabilities(media=[MediaKind.image], txt2img=True, max_width=s.max_size, max_height=s.max_size,
-                            max_n=s.max_n, negative_prompt=True, seed=True)
+                            max_n=s.max_n, negative_prompt=True, seed=True,
+                            sizes=sizes.multiple_of(8, 64, s.max_size,
+                                                    note="diffusers-served models: sides divisible by 8"))
 
     def _headers(self, backend: BackendConfig | None) -> dict[str, str]:
         """Backend headers, the bearer token and the cache/wait options. Raises ConfigError

@@ -16,6 +16,8 @@ Settings (``providers.<id>.settings``):
   AuthenticationFailed, GenerationFailed): failures raise it instead; with ``fail_with`` set
   and no ``fail_rate`` every call fails, for deterministic tests. ``retry_after`` (seconds)
   goes with RateLimited.
+* ``cost``: US dollars per image to report as the answer's cost (``info["cost"]``, the same key
+  Runware's adapter fills), for demos and tests of the provider analytics; None reports none.
 * ``style``: ``simple`` (flat colour from the seed), ``detailed`` (gradient and shapes from
   the seed) or ``debug`` (grid and every parameter printed). A request's ``model``
   ``placeholder-<style>`` picks the style per request; other model names are ignored.
@@ -79,6 +81,7 @@ class PlaceholderSettings(BaseModel):
         "ProviderUnavailable", "RateLimited", "ContentRejected", "AuthenticationFailed", "GenerationFailed"
     ] | None = Field(default=None, description="Error class failures raise.")
     retry_after: float | None = Field(default=None, ge=0, description="Seconds, for RateLimited.")
+    cost: float | None = Field(default=None, ge=0, description="US dollars per image to report (analytics demos).")
     style: Style = "simple"
 
 
@@ -267,7 +270,8 @@ class PlaceholderProvider(ImageProvider):
             ))
         return GenerationResult(
             files=files, provider=self.id, backend=None, model=f"placeholder-{style}",
-            info={"style": style, "seeds": [f.seed for f in files], "mode": request.mode.value},
+            info={"style": style, "seeds": [f.seed for f in files], "mode": request.mode.value,
+                  **({"cost": round(self.settings.cost * len(files), 6)} if self.settings.cost is not None else {})},
         )
 
     async def _spend_delay(self, ctx: JobContext, index: int, n: int, preview: Image.Image) -> None:

@@ -33,7 +33,8 @@ from pydantic import Field
 
 from ..config import BackendConfig
 from ..errors import ContentRejected, GenerationFailed, ProviderUnavailable, Unsupported
-from ..types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind
+from .. import sizes
+from ..types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind, SizeRule
 from .base import JobContext
 from .common import DOWNLOAD_TIMEOUT, poll
 from .gemini.google import (GoogleProvider, GoogleSettings, decode_b64, extra_dict, image_input, looks_like_safety,
@@ -181,7 +182,14 @@ class VeoProvider(GoogleProvider):
         s = self.settings
         return Capabilities(media=[MediaKind.video], txt2img=True, img2img=True, inpaint=False, video=True,
                             max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, negative_prompt=True,
-                            seed=False, async_only=True, resumable=True)
+                            seed=False, async_only=True, resumable=True, sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """16:9 and 9:16 frames at the ``resolution`` setting, else at 720p, 1080p and 4k (the
+        request's larger side picks the resolution: :func:`resolution_for`)."""
+        tiers = [self.settings.resolution] if self.settings.resolution else list(RESOLUTIONS)
+        return sizes.ratios([(r, *frame_size(r, t), t) for t in tiers for r in ASPECT_RATIOS],
+                            note="aspectRatio and resolution; which resolutions a model offers varies")
 
     async def generate(self, request: GenerationRequest, ctx: JobContext) -> GenerationResult:
         """Submit (unless ``ctx.resume_id`` names an operation), remember the operation name,

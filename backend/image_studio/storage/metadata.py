@@ -48,7 +48,7 @@ _INFOTEXT_KEYS: tuple[tuple[str, str], ...] = (
     ("denoising_strength", "Denoising strength"),
 )
 # Keys never written as pairs: the prompts, the size parts, and request plumbing.
-_SKIP_KEYS = {
+_SKIP_KEYS = {"size_policy", "requested_size",
     "prompt", "negative_prompt", "width", "height", "n", "media", "mode", "params", "extra",
     "init_image_bytes", "mask_bytes",
 }

@@ -25,7 +25,7 @@ from ...studio import Studio
 from ...types import MAX_N, Asset, GenerationRequest, Job, JobStatus
 from ..deps import ActingPrincipalDep, Principal, StudioDep
 from .mapping import model_names, resolve
-from .translate import b64, build_request, form_fields, image_dimensions, studio_mask, with_chat_context
+from .translate import b64, build_request, form_fields, image_dimensions, size_error, studio_mask, with_chat_context
 from .wire import (ERROR_RESPONSES, JOB_HEADER, ImageData, ImagesGenerateIn, ImagesResponse, ModelList, ModelObject,
                    OpenAIRoute, openai_error, studio_error)
 
@@ -110,9 +110,13 @@ async def create_images(
     studio fields in the body (``steps``, ``negative_prompt`` ...) are honoured; the answer
     is always ``b64_json``."""
     resolved = await resolve(studio, body.model)
-    request = build_request(body.model_dump(exclude_unset=True), resolved.route)
+    fields = body.model_dump(exclude_unset=True)
+    request = build_request(fields, resolved.route)
     request = with_chat_context(request, http.headers, studio.host_extra_keys)
-    return await run_job(studio, principal, request, idempotency_key)
+    try:
+        return await run_job(studio, principal, request, idempotency_key)
+    except InvalidRequest as exc:
+        raise size_error(exc, fields) from None
 
 
 async def _read_upload(upload: UploadFile, field: str) -> bytes:
@@ -177,7 +181,10 @@ async def edit_images(
     resolved = await resolve(studio, model)
     gen = build_request({**body, **inputs}, resolved.route, image_size=image_size)  # type: ignore[arg-type]
     gen = with_chat_context(gen, request.headers, studio.host_extra_keys)
-    return await run_job(studio, principal, gen, idempotency_key)
+    try:
+        return await run_job(studio, principal, gen, idempotency_key)
+    except InvalidRequest as exc:
+        raise size_error(exc, {**body, "size": size}) from None
 
 
 @router.get("/models", response_model=ModelList, responses=ERROR_RESPONSES)

@@ -4,7 +4,11 @@ Body fields (JSON for generations, form fields for edits), after the route's ``d
 ``provider``, ``workflow``, ``model`` and ``params`` (see :mod:`.mapping`):
 
 * ``prompt``, ``n``; ``size`` ``WxH`` (pixels) sets ``width`` and ``height``; ``auto`` or no
-  size keeps the route's defaults (1024x1024 unless set), or for an edit the first image's size;
+  size keeps the route's defaults (1024x1024 unless set), or for an edit the first image's size,
+  with ``size_policy: nearest`` (unless the body or the route sets one): any size the provider
+  accepts near it will do. The size then goes through the provider's size rules like any
+  request (:mod:`image_studio.sizes`): with ``exact`` a size the provider does not take is
+  refused with field ``size`` and the accepted sizes in the message;
 * ``model`` is the route's name and is never passed on; ``response_format`` is always
   answered as ``b64_json``; ``stream`` true is refused (field ``stream``);
 * OpenAI's ``quality``, ``style``, ``background``, ``output_format``, ``output_compression``,
@@ -64,6 +68,18 @@ def parse_size(size: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+SIZE_FIELDS = frozenset({"width", "height", "aspect_ratio"})
+"""Request fields a size refusal may name; the facade reports them as ``size``."""
+
+
+def size_error(exc: InvalidRequest, body: dict[str, Any]) -> InvalidRequest:
+    """``exc`` with field ``size`` when it is about the size and the body gave one as ``size``
+    (OpenAI clients know no ``width``/``height``); else ``exc`` unchanged."""
+    if exc.field in SIZE_FIELDS and body.get("size") not in (None, "") and not SIZE_FIELDS & body.keys():
+        return InvalidRequest(exc.message, field="size")
+    return exc
+
+
 def _merge_object(fields: dict[str, Any], key: str, value: Any) -> None:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{key} must be an object", field=key)
@@ -93,9 +109,12 @@ def build_request(body: dict[str, Any], route: FacadeModel, *,
     if body.get("stream"):
         raise InvalidRequest("streamed answers are not served by this facade; leave stream unset", field="stream")
     fields = _route_fields(route)
-    size = parse_size(body.get("size")) or image_size
+    explicit = parse_size(body.get("size"))
+    size = explicit or image_size
     if size is not None:
         fields["width"], fields["height"] = size
+    if explicit is None and "size_policy" not in body:
+        fields.setdefault("size_policy", "nearest")  # "auto" or none: any accepted size near it
     sized_by = {"width": "size", "height": "size"} if body.get("size") not in (None, "", "auto") else {}
     for key, value in body.items():
         if key in NOT_PASSED:

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...config import BackendConfig
 from ...errors import (GenerationFailed, ImageStudioError, ProviderError, ProviderTimeout, ProviderUnavailable,
                        Unsupported)
+from ... import sizes
+from ...types import SizeRule
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext
@@ -79,9 +81,15 @@ class Automatic1111Provider(ImageProvider):
     @property
     def capabilities(self) -> Capabilities:
         s = self.settings
-        return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, upscale=True,
+        return Capabilities(text_encoder="clip", media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, upscale=True,
                             max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, loras=True, vae=True,
-                            hires=True, resumable=False)
+                            hires=True, resumable=False, sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """Multiples of 8 from 64 to ``max_size`` pixels (the web UI's sliders step 8; the
+        latent is an eighth of the image), the SDXL buckets preferred for an SDXL checkpoint."""
+        return sizes.local_rule(8, 64, self.settings.max_size, model,
+                                note="Automatic1111 / Forge / SD.Next: width and height step 8")
 
     # plumbing ------------------------------------------------------------------------------
 

@@ -27,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...config import BackendConfig, ProviderConfig
 from ...errors import ConfigError, GenerationFailed, ImageStudioError, InvalidRequest, Unsupported
+from ... import sizes
 from ...types import (
+    SizeRule,
     Capabilities,
     GeneratedFile,
     GenerationRequest,
@@ -154,9 +156,19 @@ class ComfyUIProvider(ImageProvider):
     @property
     def capabilities(self) -> Capabilities:
         inpaint = bool(self._template and self._template.has("mask"))
-        return Capabilities(media=[MediaKind.image, MediaKind.video], txt2img=True, img2img=True, inpaint=inpaint,
+        return Capabilities(text_encoder="clip", media=[MediaKind.image, MediaKind.video], txt2img=True, img2img=True, inpaint=inpaint,
                             upscale=True, video=True, max_width=8192, max_height=8192, max_n=64,
-                            negative_prompt=True, seed=True, loras=True, vae=True, hires=True, resumable=True)
+                            negative_prompt=True, seed=True, loras=True, vae=True, hires=True, resumable=True,
+                            sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """Multiples of 8 from 16 to 8192 pixels (EmptyLatentImage: latents are an eighth of the
+        image), with the SDXL buckets preferred when the checkpoint (``model``, else the
+        configured workflow's) looks SDXL-class."""
+        if model is None and self._template is not None and self._template.has("checkpoint"):
+            default = self._template.value("checkpoint")
+            model = default if isinstance(default, str) else None
+        return sizes.local_rule(8, 16, 8192, model, note="ComfyUI EmptyLatentImage: width and height step 8")
 
     def client(self, backend: BackendConfig | None = None) -> ComfyUIClient:
         """The client (and shared websocket) of one backend, made on first use."""

@@ -25,7 +25,11 @@ Any other slot (``color`` in ``weightfree``) is an *exposed parameter*, set thro
 input directly as ``"<node_id>.<input_name>"``. A value None leaves the template's value.
 
 A template file (``workflows/<name>.json``) is ``{"name", "description", "media": [...],
-"prompt": {API prompt}, "slots": {name: [[node_id, input], ...]}}``. Inline workflows are
+"prompt": {API prompt}, "slots": {name: [[node_id, input], ...]}, "params": {name: {...}}}``.
+``params`` is optional per-parameter metadata (:class:`ParamMeta`: title, description, default,
+minimum, maximum, step, enum) that :meth:`WorkflowTemplate.parameters_schema` publishes and
+:func:`apply` enforces on ``request.params``. Saved workflows keep it inside their stored slots
+under the reserved key :data:`PARAMS_KEY`, which :func:`template_from_json` also accepts. Inline workflows are
 accepted too: a template object, or a bare API prompt (slots then come from
 :func:`detect_slots`).
 """
@@ -43,8 +47,8 @@ from ...errors import ConfigError, InvalidRequest, NotFound
 from ...types import GenerationRequest, MediaKind
 from .convert import is_ui_workflow, ui_to_api
 
-__all__ = ["ApiPrompt", "WorkflowTemplate", "apply", "detect_slots", "is_ui_workflow", "list_templates",
-           "load_template", "ui_to_api", "SEED_MAX"]
+__all__ = ["ApiPrompt", "ParamMeta", "PARAMS_KEY", "WorkflowTemplate", "apply", "check_params", "detect_slots",
+           "is_ui_workflow", "list_templates", "load_template", "ui_to_api", "SEED_MAX"]
 
 STANDARD_SLOTS = ("prompt", "negative_prompt", "seed", "steps", "cfg", "sampler", "scheduler", "width",
                   "height", "batch_size", "checkpoint", "init_image", "mask", "denoise")
@@ -52,6 +56,89 @@ SEED_MAX = 2**53 - 1
 """Random seeds are drawn below this (exact in JSON numbers everywhere)."""
 
 Target = tuple[str, str]
+
+PARAMS_KEY = "__params__"
+"""Reserved key of a stored ``slots`` object that holds the parameters' metadata."""
+
+_META_KEYS = ("type", "title", "description", "default", "minimum", "maximum", "step", "enum")
+_JSON_TYPES = ("integer", "number", "string", "boolean")
+
+
+@dataclass
+class ParamMeta:
+    """What the editor said about an exposed parameter: ``title`` (a label), ``description``,
+    ``default`` (replaces the graph's value in the schema; the graph keeps its own), ``minimum``
+    / ``maximum`` / ``step`` for numbers (in the input's own unit: steps, pixels, a seed ...) and
+    ``enum`` (the allowed values), ``type`` (the JSON Schema type, ``integer``/``number``/
+    ``string``/``boolean``, which the editor knows from ``/object_info``; else the value's own).
+    Every field is optional."""
+
+    type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    enum: list[Any] | None = None
+
+    @classmethod
+    def from_json(cls, name: str, data: Any) -> "ParamMeta":
+        """From ``{"title", "minimum", ...}``.
+
+        Raises:
+            ConfigError: not an object, an unknown key, a non-number bound or step, minimum
+                above maximum, a step not above 0, or an empty ``enum`` (field
+                ``workflow.params.<name>``).
+        """
+        where = f"workflow.params.{name}"
+        if not isinstance(data, dict):
+            raise ConfigError(f"parameter {name!r}: metadata must be an object", field=where)
+        unknown = sorted(set(data) - set(_META_KEYS))
+        if unknown:
+            raise ConfigError(f"parameter {name!r}: unknown metadata {', '.join(unknown)} "
+                              f"(known: {', '.join(_META_KEYS)})", field=where)
+        for key in ("minimum", "maximum", "step"):
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ConfigError(f"parameter {name!r}: {key} must be a number", field=f"{where}.{key}")
+        meta = cls(**{k: data.get(k) for k in _META_KEYS})
+        if meta.type is not None and meta.type not in _JSON_TYPES:
+            raise ConfigError(f"parameter {name!r}: type must be one of {', '.join(_JSON_TYPES)}",
+                              field=f"{where}.type")
+        if meta.minimum is not None and meta.maximum is not None and meta.minimum > meta.maximum:
+            raise ConfigError(f"parameter {name!r}: minimum {meta.minimum} is above maximum {meta.maximum}",
+                              field=f"{where}.minimum")
+        if meta.step is not None and meta.step <= 0:
+            raise ConfigError(f"parameter {name!r}: step must be above 0", field=f"{where}.step")
+        if meta.enum is not None and (not isinstance(meta.enum, list) or not meta.enum):
+            raise ConfigError(f"parameter {name!r}: enum must be a non-empty list", field=f"{where}.enum")
+        return meta
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that are set."""
+        return {k: getattr(self, k) for k in _META_KEYS if getattr(self, k) is not None}
+
+    def check(self, name: str, value: Any, field_name: str | None = None) -> None:
+        """Refuse a value outside ``minimum``..``maximum`` or not in ``enum``; None passes.
+
+        Raises:
+            InvalidRequest: field ``field_name`` (default ``params.<name>``).
+        """
+        if value is None:
+            return
+        field_name = field_name or f"params.{name}"
+        if self.enum is not None and value not in self.enum:
+            raise InvalidRequest(f"{name} must be one of {', '.join(map(str, self.enum))}, not {value!r}",
+                                 field=field_name)
+        if self.minimum is None and self.maximum is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidRequest(f"{name} must be a number, not {value!r}", field=field_name)
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidRequest(f"{name} must be at least {self.minimum:g}, not {value:g}", field=field_name)
+        if self.maximum is not None and value > self.maximum:
+            raise InvalidRequest(f"{name} must be at most {self.maximum:g}, not {value:g}", field=field_name)
 
 _REQUEST_FIELDS = {"prompt": "prompt", "negative_prompt": "negative_prompt", "steps": "steps",
                    "cfg": "cfg_scale", "sampler": "sampler", "scheduler": "scheduler", "width": "width",
@@ -67,8 +154,15 @@ class WorkflowTemplate:
     slots: dict[str, list[Target]] = field(default_factory=dict)
     description: str = ""
     media: list[MediaKind] = field(default_factory=lambda: [MediaKind.image])
+    params: dict[str, ParamMeta] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in self.params:
+            if name not in self.slots:
+                raise ConfigError(f"workflow {self.name!r}: metadata for parameter {name!r}, which is not a slot",
+                                  field=f"workflow.params.{name}")
+        if PARAMS_KEY in self.slots:
+            raise ConfigError(f"{PARAMS_KEY!r} is reserved, not a slot name", field=f"workflow.slots.{PARAMS_KEY}")
         for slot, targets in self.slots.items():
             for node_id, input_name in targets:
                 if node_id not in self.prompt:
@@ -90,20 +184,37 @@ class WorkflowTemplate:
         return ((prompt or self.prompt).get(node_id) or {}).get("inputs", {}).get(input_name)
 
     def parameters_schema(self) -> dict[str, Any]:
-        """JSON Schema of the exposed parameters (every slot but the images), typed from the
-        template's current values, which are the defaults."""
+        """JSON Schema of the exposed parameters (every slot but the images): ``{"type":
+        "object", "title", "description", "properties": {name: {"type", "title", "default",
+        "minimum", "maximum", "multipleOf", "enum", "description"}}}``. The type is the
+        metadata's, else that of its default, else of the graph's current value (also the default
+        when the metadata has none); ``multipleOf`` is the metadata's ``step``."""
         props: dict[str, Any] = {}
         for slot in self.slots:
             if slot in ("init_image", "mask"):
                 continue
-            default = self.value(slot)
-            kind = {bool: "boolean", int: "integer", float: "number", str: "string"}.get(type(default))
-            props[slot] = {"default": default, **({"type": kind} if kind else {})}
+            meta = self.params.get(slot) or ParamMeta()
+            default = meta.default if meta.default is not None else self.value(slot)
+            kind = meta.type or {bool: "boolean", int: "integer", float: "number", str: "string"}.get(type(default))
+            if kind is None and meta.enum:
+                kind = {bool: "boolean", int: "integer", float: "number", str: "string"}.get(type(meta.enum[0]))
+            prop: dict[str, Any] = {"default": default, **({"type": kind} if kind else {})}
+            for key, out in (("title", "title"), ("description", "description"), ("minimum", "minimum"),
+                             ("maximum", "maximum"), ("step", "multipleOf"), ("enum", "enum")):
+                value = getattr(meta, key)
+                if value is not None:
+                    prop[out] = value
+            props[slot] = prop
         return {"type": "object", "title": self.name, "description": self.description, "properties": props}
+
+    def params_json(self) -> dict[str, dict[str, Any]]:
+        """The parameters' metadata as JSON (``{name: {"title", "minimum", ...}}``)."""
+        return {k: v.to_json() for k, v in self.params.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "media": [m.value for m in self.media],
-                "prompt": self.prompt, "slots": {k: [list(t) for t in v] for k, v in self.slots.items()}}
+                "prompt": self.prompt, "slots": {k: [list(t) for t in v] for k, v in self.slots.items()},
+                **({"params": self.params_json()} if self.params else {})}
 
 
 class ApiPrompt(dict):
@@ -216,11 +327,21 @@ def template_from_json(data: dict[str, Any], *, name: str = "inline",
     """
     if isinstance(data.get("prompt"), dict):
         slots = data.get("slots")
+        params_data: Any = {}
+        if isinstance(slots, dict) and PARAMS_KEY in slots:
+            slots = dict(slots)
+            params_data = slots.pop(PARAMS_KEY) or {}
+        if data.get("params") is not None:
+            params_data = data["params"]
+        if not isinstance(params_data, dict):
+            raise ConfigError("workflow params must be an object {name: {title, minimum, ...}}",
+                              field="workflow.params")
         parsed = ({k: [(str(t[0]), str(t[1])) for t in v] for k, v in slots.items()} if isinstance(slots, dict)
                   else detect_slots(data["prompt"]))
+        params = {str(k): ParamMeta.from_json(str(k), v) for k, v in params_data.items()}
         media = [MediaKind(m) for m in data["media"]] if data.get("media") else infer_media(data["prompt"])
         return WorkflowTemplate(str(data.get("name") or name), copy.deepcopy(data["prompt"]), parsed,
-                                str(data.get("description") or ""), media)
+                                str(data.get("description") or ""), media, params)
     if is_ui_workflow(data):
         if object_info is None:
             raise InvalidRequest("a UI-format workflow needs the backend's object_info to convert; "
@@ -275,6 +396,24 @@ def _param_targets(template: WorkflowTemplate, name: str, prompt: dict[str, Any]
                          "or address an input as '<node_id>.<input_name>')", field=f"params.{name}")
 
 
+def check_params(template: WorkflowTemplate, request: GenerationRequest) -> None:
+    """Check a request's ``params`` and the standard fields it sets that fill a slot (``steps``,
+    ``cfg_scale``, ...; defaults are not checked) against the template's parameter metadata.
+
+    Raises:
+        InvalidRequest: a value outside a parameter's minimum/maximum or not in its enum
+            (field ``params.<name>``, or the request field's name for a standard field).
+    """
+    for slot, attr in _REQUEST_FIELDS.items():
+        meta = template.params.get(slot)
+        if meta is not None and slot not in request.params and attr in request.model_fields_set:
+            meta.check(slot, getattr(request, attr), attr)
+    for name, value in request.params.items():
+        meta = template.params.get(name)
+        if meta is not None:
+            meta.check(name, value)
+
+
 def apply(template: WorkflowTemplate, request: GenerationRequest, *,
           images: dict[str, str] | None = None, seed: int | None = None) -> ApiPrompt:
     """Fill a template's slots from ``request`` and return the API prompt to queue.
@@ -286,8 +425,10 @@ def apply(template: WorkflowTemplate, request: GenerationRequest, *,
             :data:`SEED_MAX`); ``request.seed`` None or -1 means random.
 
     Raises:
-        InvalidRequest: ``request.params`` names an unknown parameter (field ``params.<name>``).
+        InvalidRequest: ``request.params`` names an unknown parameter, or a value outside its
+            metadata's minimum/maximum or not in its enum (field ``params.<name>``).
     """
+    check_params(template, request)
     prompt = ApiPrompt(copy.deepcopy(template.prompt))
     prompt.applied = {}
     for slot, attr in _REQUEST_FIELDS.items():

@@ -32,6 +32,8 @@ from ...config import BackendConfig
 from ...errors import (AuthenticationFailed, ConfigError, ContentRejected, GenerationFailed, ImageStudioError,
                        InvalidRequest, JobCanceled, NotFound, ProviderError, ProviderTimeout, ProviderUnavailable,
                        Unsupported)
+from ... import sizes
+from ...types import SizeRule
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext
@@ -66,8 +68,15 @@ class DiffusersLocalProvider(ImageProvider):
     @property
     def capabilities(self) -> Capabilities:
         s = self.settings
-        return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, max_width=s.max_size,
-                            max_height=s.max_size, max_n=s.max_n, negative_prompt=True, seed=True, resumable=False)
+        return Capabilities(text_encoder="clip", media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, max_width=s.max_size,
+                            max_height=s.max_size, max_n=s.max_n, negative_prompt=True, seed=True, resumable=False,
+                            sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """Multiples of 8 from 64 to ``max_size`` pixels (diffusers pipelines need sides
+        divisible by the VAE's factor 8), the SDXL buckets preferred for an SDXL model."""
+        return sizes.local_rule(8, 64, self.settings.max_size, model or self.settings.model,
+                                note="diffusers: height and width divisible by 8")
 
     def _field(self, name: str) -> str:
         return f"providers.{self.id}.settings.{name}"

@@ -24,7 +24,8 @@ from pydantic import Field
 
 from ...config import BackendConfig
 from ...errors import ContentRejected, GenerationFailed, Unsupported
-from ...types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind
+from ... import sizes
+from ...types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind, SizeRule
 from ..base import JobContext
 from ..common import image_size
 from .google import GoogleProvider, GoogleSettings, decode_b64, extra_dict, image_input, nearest_ratio
@@ -40,6 +41,36 @@ DOCUMENTED_MODELS = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview", "ge
 REJECT_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST",
                             "SPII", "RECITATION", "IMAGE_RECITATION", "NO_IMAGE", "LANGUAGE"})
 """``finishReason`` values that mean the model refused (ContentRejected); others are failures."""
+
+PIXELS_25: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184), "4:3": (1184, 864),
+    "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672)}
+"""Pixels per aspect ratio of gemini-2.5-flash-image (one size, 1K; the image-generation page's
+resolution table)."""
+
+PIXELS_3: dict[str, dict[str, tuple[int, int]]] = {
+    "1K": {"1:1": (1024, 1024), "2:3": (848, 1264), "3:2": (1264, 848), "3:4": (896, 1200), "4:3": (1200, 896),
+           "4:5": (928, 1152), "5:4": (1152, 928), "9:16": (768, 1376), "16:9": (1376, 768), "21:9": (1584, 672)},
+    "2K": {"1:1": (2048, 2048), "2:3": (1696, 2528), "3:2": (2528, 1696), "3:4": (1792, 2400), "4:3": (2400, 1792),
+           "4:5": (1856, 2304), "5:4": (2304, 1856), "9:16": (1536, 2752), "16:9": (2752, 1536), "21:9": (3168, 1344)},
+    "4K": {"1:1": (4096, 4096), "2:3": (3392, 5056), "3:2": (5056, 3392), "3:4": (3584, 4800), "4:3": (4800, 3584),
+           "4:5": (3712, 4608), "5:4": (4608, 3712), "9:16": (3072, 5504), "16:9": (5504, 3072),
+           "21:9": (6336, 2688)},
+}
+"""Pixels per aspect ratio and ``imageSize`` of the Gemini 3 image models (the same table)."""
+
+
+def size_rule_for(model: str, image_size: str | None) -> SizeRule:
+    """The aspect-ratio rule of ``model`` at ``image_size`` (the setting; 1K when empty): the
+    ratio is what the API takes, the pixels what it answers with."""
+    if model.startswith("gemini-3"):
+        tier = image_size or "1K"
+        table = PIXELS_3.get(tier, PIXELS_3["1K"])
+        return sizes.ratios([(r, w, h, tier) for r, (w, h) in table.items()],
+                            note=f"{model}: imageConfig.aspectRatio; imageSize {tier} (setting image_size)")
+    return sizes.ratios([(r, w, h, "1K") for r, (w, h) in PIXELS_25.items()],
+                        note=f"{model}: imageConfig.aspectRatio; one size per ratio")
+
 
 SEED_MASK = 0x7FFFFFFF
 """``generationConfig.seed`` is an int32: larger request seeds are folded into it."""
@@ -168,7 +199,11 @@ class GeminiProvider(GoogleProvider):
         s = self.settings
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=False,
                             max_width=s.max_size, max_height=s.max_size, max_n=s.max_n,
-                            negative_prompt=False, seed=True)
+                            negative_prompt=False, seed=True, sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """The aspect ratios of ``model`` (default: the setting) with their pixels."""
+        return size_rule_for(model or self.settings.model, self.settings.image_size)
 
     async def generate(self, request: GenerationRequest, ctx: JobContext) -> GenerationResult:
         """One ``generateContent`` call per image (``n`` calls), progress ``i`` of ``n``.

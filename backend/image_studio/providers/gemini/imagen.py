@@ -27,7 +27,8 @@ from pydantic import Field
 
 from ...config import BackendConfig
 from ...errors import ContentRejected, Unsupported
-from ...types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind
+from ... import sizes
+from ...types import Capabilities, GeneratedFile, GenerationRequest, GenerationResult, MediaKind, SizeRule
 from ..base import JobContext
 from ..common import image_size
 from .google import GoogleProvider, GoogleSettings, decode_b64, extra_dict, nearest_ratio
@@ -36,6 +37,11 @@ ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 IMAGE_SIZES = ("1K", "2K")
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 DOCUMENTED_MODELS = ("imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001", "imagen-4.0-fast-generate-001")
+PIXELS: dict[str, dict[str, tuple[int, int]]] = {
+    "1K": {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408), "16:9": (1408, 768)},
+    "2K": {"1:1": (2048, 2048), "3:4": (1792, 2560), "4:3": (2560, 1792), "9:16": (1536, 2816), "16:9": (2816, 1536)},
+}
+"""Pixels per ``sampleImageSize`` and aspect ratio (Imagen's documented output sizes)."""
 AUTO_2K_ABOVE = 1536
 """A request whose larger side is over this many pixels asks for ``sampleImageSize: "2K"``
 (where the model offers it) unless an image size is set."""
@@ -132,7 +138,15 @@ class ImagenProvider(GoogleProvider):
         s = self.settings
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=False, inpaint=False,
                             max_width=s.max_size, max_height=s.max_size, max_n=s.max_n,
-                            negative_prompt=s.send_negative_prompt, seed=False)
+                            negative_prompt=s.send_negative_prompt, seed=False, sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """Imagen's five aspect ratios with their pixels: at the ``image_size`` setting, else 1K
+        and 2K (1K only for fast models). A size over 1536 px asks for 2K (:func:`sample_image_size`)."""
+        model = model or self.settings.model
+        tiers = [self.settings.image_size] if self.settings.image_size else ["1K"] if "fast" in model else ["1K", "2K"]
+        return sizes.ratios([(r, w, h, t) for t in tiers for r, (w, h) in PIXELS[t].items()],
+                            note=f"{model}: aspectRatio and sampleImageSize")
 
     async def generate(self, request: GenerationRequest, ctx: JobContext) -> GenerationResult:
         """One ``predict`` call with ``sampleCount = n``.

@@ -37,6 +37,8 @@ from pydantic import BaseModel
 from ...config import BackendConfig
 from ...errors import (GenerationFailed, ImageStudioError, InvalidRequest, JobCanceled, ProviderError,
                        ProviderTimeout, Unsupported)
+from ... import sizes
+from ...types import SizeRule
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext
@@ -68,8 +70,15 @@ class InvokeAIProvider(ImageProvider):
     @property
     def capabilities(self) -> Capabilities:
         s = self.settings
-        return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=False,
-                            max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, resumable=True)
+        return Capabilities(text_encoder="clip", media=[MediaKind.image], txt2img=True, img2img=True, inpaint=False,
+                            max_width=s.max_size, max_height=s.max_size, max_n=s.max_n, resumable=True,
+                            sizes=self.size_rule())
+
+    def size_rule(self, model: str | None = None) -> SizeRule:
+        """Multiples of 8 from 64 to ``max_size`` pixels (the ``noise`` node's sizes), the SDXL
+        buckets preferred for an SDXL main model (``model``, else the setting)."""
+        return sizes.local_rule(8, 64, self.settings.max_size, model or self.settings.model,
+                                note="InvokeAI noise node: width and height multiples of 8")
 
     # plumbing ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from ...config import BackendConfig
 from ...errors import (ContentRejected, GenerationFailed, ImageStudioError, ProviderError, ProviderUnavailable,
                        Unsupported)
+from ... import sizes
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext
@@ -66,7 +67,8 @@ class LeonardoProvider(ImageProvider):
         s = self.settings
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=False, max_width=s.max_size,
                             max_height=s.max_size, max_n=s.max_n, negative_prompt=True, seed=True, async_only=True,
-                            resumable=True)
+                            resumable=True, sizes=sizes.multiple_of(8, 32, s.max_size,
+                                                                    note="Leonardo generations: width and height"))
 
     # plumbing ------------------------------------------------------------------------------
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ... import sizes
 from ...errors import InvalidRequest
+from ...types import SizeRule
 
 GENERATE_ONLY = frozenset({"moderation", "style"})
 """Model fields ``POST /images/generations`` takes and ``/images/edits`` does not."""
@@ -66,6 +68,7 @@ class Family:
     styles: tuple[str, ...] = ()
     auto_size: bool = False
     flexible: bool = False
+    max_prompt: int | None = None
 
 
 _GPT_FIELDS = frozenset({"quality", "background", "output_format", "output_compression", "moderation",
@@ -73,14 +76,15 @@ _GPT_FIELDS = frozenset({"quality", "background", "output_format", "output_compr
 _GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 
 DALL_E_2 = Family("dall-e-2", ("256x256", "512x512", "1024x1024"), 1024, 10, edits=True, img2img=False,
-                  fields=frozenset({"quality", "response_format"}), qualities=("standard",))
+                  fields=frozenset({"quality", "response_format"}), qualities=("standard",), max_prompt=1000)
 DALL_E_3 = Family("dall-e-3", ("1024x1024", "1792x1024", "1024x1792"), 1792, 1, edits=False, img2img=False,
                   fields=frozenset({"quality", "style", "response_format"}), qualities=("standard", "hd"),
-                  styles=("vivid", "natural"))
+                  styles=("vivid", "natural"), max_prompt=4000)
 GPT_IMAGE = Family("gpt-image", _GPT_SIZES, 1536, 10, edits=True, img2img=True, fields=_GPT_FIELDS,
-                   qualities=("auto", "low", "medium", "high"), auto_size=True)
+                   qualities=("auto", "low", "medium", "high"), auto_size=True, max_prompt=32000)
 GPT_IMAGE_2 = Family("gpt-image-2", _GPT_SIZES, FLEX_MAX_SIDE, 10, edits=True, img2img=True, fields=_GPT_FIELDS,
-                     qualities=("auto", "low", "medium", "high"), auto_size=True, flexible=True)
+                     qualities=("auto", "low", "medium", "high"), auto_size=True, flexible=True,
+                     max_prompt=32000)
 OTHER = Family("other", None, 16384, 10, edits=True, img2img=True, fields=frozenset(MODEL_FIELDS))
 """A model this module does not know: nothing is checked, set fields are all sent."""
 
@@ -100,6 +104,23 @@ def family_of(model: str) -> Family:
     if name.startswith(("gpt-image", "chatgpt-image")):
         return GPT_IMAGE
     return OTHER
+
+
+def size_rule_of(family: Family) -> SizeRule | None:
+    """The :class:`SizeRule` of ``family``: its fixed sizes (and ``auto``), the gpt-image-2
+    rule (multiples of 16 up to 3840 px, 3840x2160 pixels, aspect 1:3..3:1, its standard sizes
+    preferred), or None when any size goes (a model this module does not know)."""
+    if family.sizes is None:
+        return None
+    if family.flexible:
+        rule = sizes.multiple_of(FLEX_MULTIPLE, FLEX_MULTIPLE, FLEX_MAX_SIDE, buckets=family.sizes,
+                                 max_pixels=FLEX_MAX_PIXELS, max_ratio=FLEX_MAX_RATIO, note=family.name)
+        return rule.model_copy(update={"auto": family.auto_size})
+    return sizes.fixed(*family.sizes, auto=family.auto_size, note=family.name)
+
+
+MODEL_SIZE_KEYS = {"dall-e-2": DALL_E_2, "dall-e-3": DALL_E_3, "gpt-image-1": GPT_IMAGE, "gpt-image-2": GPT_IMAGE_2}
+"""Model names whose size rules ``GET /providers`` lists (``Capabilities.model_sizes``)."""
 
 
 def is_image_model(model: str) -> bool:

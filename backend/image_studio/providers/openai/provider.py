@@ -26,12 +26,12 @@ from ...config import BackendConfig
 from ...errors import GenerationFailed, ProviderTimeout, ProviderUnavailable, Unsupported
 from ...storage.mime import sniff_or_none
 from ...types import (MAX_SIDE, Capabilities, GeneratedFile, GenerationMode, GenerationRequest, GenerationResult,
-                      HealthStatus, MediaKind, ModelInfo)
+                      HealthStatus, MediaKind, ModelInfo, SizeRule)
 from ..base import ImageProvider, JobContext
 from ..cloudkit import probe, until_canceled
 from ..common import bearer, download, image_size, json_or_none
-from .families import (DALL_E_2, EDIT_ONLY, GENERATE_ONLY, MODEL_FIELDS, OTHER, Family, check_size, family_of,
-                       is_image_model)
+from .families import (DALL_E_2, EDIT_ONLY, GENERATE_ONLY, MODEL_FIELDS, MODEL_SIZE_KEYS, OTHER, Family, check_size,
+                       family_of, is_image_model, size_rule_of)
 from .wire import answer_error, decoded_images, edit_files, form_value, passthrough
 
 CONNECT_TIMEOUT = 10.0
@@ -96,12 +96,22 @@ class OpenAIProvider(ImageProvider):
         """Capabilities with the rules of ``family``."""
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=family.img2img, inpaint=family.edits,
                             max_width=family.max_side, max_height=family.max_side, max_n=family.max_n,
-                            negative_prompt=False, seed=False, resumable=False)
+                            negative_prompt=False, seed=False, resumable=False, sizes=size_rule_of(family),
+                            max_prompt_chars=family.max_prompt)
 
     @property
     def capabilities(self) -> Capabilities:
-        """What the configured default model can do (a request's ``model`` is checked again)."""
-        return self.caps_for(self.family(self.settings.model))
+        """What the configured default model can do (a request's ``model`` is checked again);
+        ``model_sizes`` gives the sizes of dall-e-2, dall-e-3, gpt-image-1 and gpt-image-2."""
+        caps = self.caps_for(self.family(self.settings.model))
+        if self.type != "openai":
+            return caps
+        rules = {name: size_rule_of(fam) for name, fam in MODEL_SIZE_KEYS.items()}
+        return caps.model_copy(update={"model_sizes": {k: v for k, v in rules.items() if v is not None}})
+
+    def size_rule(self, model: str | None = None) -> SizeRule | None:
+        """The sizes ``model`` (default: the configured model) accepts, by its family."""
+        return size_rule_of(self.family(model or self.default_model()))
 
     def default_model(self) -> str | None:
         """The model used when a request names none."""

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from ...config import BackendConfig
 from ...errors import ContentRejected, GenerationFailed, ProviderError, Unsupported
+from ... import sizes
 from ...types import (Capabilities, GeneratedFile, GenerationRequest, GenerationResult, HealthStatus, MediaKind,
                       ModelInfo)
 from ..base import ImageProvider, JobContext, parse_retry_after
@@ -75,7 +76,9 @@ class RunwareProvider(ImageProvider):
         s = self.settings
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, max_width=s.max_size,
                             max_height=s.max_size, max_n=s.max_n, negative_prompt=True, seed=True,
-                            async_only=s.delivery == "async", resumable=s.delivery == "async")
+                            async_only=s.delivery == "async", resumable=s.delivery == "async",
+                            sizes=sizes.multiple_of(s.size_multiple, s.min_size, s.max_size,
+                                                    note="Runware imageInference: width and height"))
 
     # plumbing ------------------------------------------------------------------------------
 

@@ -33,8 +33,10 @@ from ...errors import GenerationFailed, InvalidRequest, ProviderTimeout, Unsuppo
 from ...types import (Capabilities, GeneratedFile, GenerationMode, GenerationRequest, GenerationResult, HealthStatus,
                       MediaKind, ModelInfo)
 from ..base import ImageProvider, JobContext
+from ... import sizes
 from ..cloudkit import probe
 from ..common import bearer, image_size, json_or_none, poll
+from .wire import RATIO_PIXELS
 from .wire import (ASPECT_RATIOS, EDITS, OUTPUT_FORMATS, SD3_MODELS, SERVICES, STYLE_PRESETS, UPSCALES, Answer, Call,
                    answer_error, check_finish, choose_service, edit_call, generate_call, parse_image, seed_field,
                    upscale_call)
@@ -85,7 +87,10 @@ class StabilityProvider(ImageProvider):
     def capabilities(self) -> Capabilities:
         return Capabilities(media=[MediaKind.image], txt2img=True, img2img=True, inpaint=True, upscale=True,
                             max_width=MAX_SIDE, max_height=MAX_SIDE, max_n=self.settings.max_n,
-                            negative_prompt=True, seed=True, resumable=True)
+                            negative_prompt=True, seed=True, resumable=True,
+                            sizes=sizes.ratios([(r, w, h, None) for r, (w, h) in RATIO_PIXELS.items()],
+                                               note="generate/{ultra,core,sd3}: aspect_ratio; edits and upscales "
+                                                    "follow the input image"))
 
     # plumbing ------------------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ from ..base import parse_retry_after
 from ..cloudkit import decode_b64_image, input_image, mime_of, our_field
 
 ASPECT_RATIOS: tuple[str, ...] = ("21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21")
+RATIO_PIXELS: dict[str, tuple[int, int]] = {
+    "21:9": (1536, 640), "16:9": (1344, 768), "3:2": (1216, 832), "5:4": (1088, 896), "1:1": (1024, 1024),
+    "4:5": (896, 1088), "2:3": (832, 1216), "9:16": (768, 1344), "9:21": (640, 1536)}
+"""The pixels (about one megapixel) each ``aspect_ratio`` gives on ``generate/{ultra,core,sd3}``."""
 STYLE_PRESETS: tuple[str, ...] = (
     "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
     "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic",

@@ -85,6 +85,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/image-studio/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Batches
+         * @description The caller's batches (an admin's: everyone's), newest first, in cursor pages.
+         */
+        get: operations["list_batches_api_v1_image_studio_batches_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/batches/{batch_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Batch
+         * @description Counts per status, overall progress (0..1), job and asset ids of one batch.
+         */
+        get: operations["get_batch_api_v1_image_studio_batches__batch_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/batches/{batch_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel
+         * @description Cancel every job of the batch that has not ended (running ones are stopped on their
+         *     backend). Idempotent: a second call changes nothing. Answers the batch afterwards.
+         */
+        post: operations["cancel_api_v1_image_studio_batches__batch_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/batches/{batch_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Batch Events
+         * @description The batch's progress as Server-Sent Events, ending when every job ended.
+         */
+        get: operations["batch_events_api_v1_image_studio_batches__batch_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/image-studio/comfyui/{provider_id}/object_info": {
         parameters: {
             query?: never;
@@ -183,6 +264,7 @@ export interface paths {
         /**
          * Create Generation
          * @description Queue one generation. Answers 202 with the job (200 when ``Prefer: wait`` saw it end).
+         *     A saved workflow's ``params`` outside their limits are a 422 before any job exists.
          */
         post: operations["create_generation_api_v1_image_studio_generations_post"];
         delete?: never;
@@ -318,7 +400,8 @@ export interface paths {
         };
         /**
          * Me
-         * @description The caller: ``owner`` (whose jobs and assets), ``role`` (admin, user or service) and
+         * @description The caller: ``owner`` (whose jobs and assets), ``name`` (to show), ``role`` (admin,
+         *     user or service) and
          *     ``host`` (``standalone``, or ``openwebui`` when the studio runs inside Open WebUI). The UI
          *     shows the Settings page to admins only.
          */
@@ -430,6 +513,52 @@ export interface paths {
         get: operations["get_model_api_v1_image_studio_openai_v1_models__model__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/prompts/optimize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Optimize Prompt
+         * @description Shorten a prompt under ``target`` characters with the configured LLM (``prompts`` in the
+         *     config). A prompt already under the target comes back unchanged; the LLM down or slow
+         *     gives the original back with a ``warning``, never an error.
+         *
+         *     Raises:
+         *         PromptTooLong (400): over ``prompts.hard_limit`` characters.
+         */
+        post: operations["optimize_prompt_api_v1_image_studio_prompts_optimize_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/prompts/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Prompt
+         * @description What the studio makes of a prompt, without generating. Never refuses a long prompt
+         *     (``action`` says ``refuse``); a generation would.
+         */
+        post: operations["validate_prompt_api_v1_image_studio_prompts_validate_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -569,6 +698,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/image-studio/providers/{provider_id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Provider Stats
+         * @description One provider over ``[since, until)``: jobs attempted, succeeded, failed, canceled;
+         *     success rate; error classes; attempt latency p50/p90/p99 and queue wait p50/p90 (seconds);
+         *     images; cost (USD) where reported; a time series; the same per backend.
+         */
+        get: operations["provider_stats_api_v1_image_studio_providers__provider_id__stats_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/image-studio/providers/{provider_id}/test": {
         parameters: {
             query?: never;
@@ -583,6 +734,94 @@ export interface paths {
          * @description Probe each backend with a free call (never a paid generation).
          */
         post: operations["test_provider_api_v1_image_studio_providers__provider_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * All Stats
+         * @description Every configured provider (and any other used in the window), and the window's jobs by
+         *     status.
+         */
+        get: operations["all_stats_api_v1_image_studio_stats_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description Shipped style presets, then the caller's own and the shared templates (admins: all).
+         */
+        get: operations["list_templates_api_v1_image_studio_templates_get"];
+        put?: never;
+        /**
+         * Create Template
+         * @description Save a template as the caller's (``shared`` only for admins: 403 otherwise).
+         */
+        post: operations["create_template_api_v1_image_studio_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Template */
+        get: operations["get_template_api_v1_image_studio_templates__template_id__get"];
+        /**
+         * Update Template
+         * @description Change one of the caller's templates (admins: any). Shipped presets are read-only.
+         */
+        put: operations["update_template_api_v1_image_studio_templates__template_id__put"];
+        post?: never;
+        /** Delete Template */
+        delete: operations["delete_template_api_v1_image_studio_templates__template_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/image-studio/templates/{template_id}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render Template
+         * @description The prompts a generation with this template, these variables and styles would run —
+         *     a preview for the Generate page.
+         */
+        post: operations["render_template_api_v1_image_studio_templates__template_id__render_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -678,12 +917,42 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AllStats
+         * @description ``GET /stats``: every provider seen in the window or configured, and ``jobs`` (every job
+         *     created in the window by status, including those no provider was tried for).
+         */
+        AllStats: {
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "hour" | "day";
+            /** Jobs */
+            jobs: {
+                [key: string]: number;
+            };
+            /** Providers */
+            providers: components["schemas"]["ProviderStats"][];
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
+        /**
          * AssetOut
          * @description An asset with ``content_url`` and ``thumbnail_url`` (relative to the server root).
          */
         AssetOut: {
             /** Backend */
             backend: string | null;
+            /** Batch Id */
+            batch_id?: string | null;
             /** Content Url */
             content_url: string;
             /**
@@ -735,11 +1004,14 @@ export interface components {
         /**
          * Attempt
          * @description One try of one provider for a job. ``outcome``: succeeded, failed or skipped.
-         *     Times UTC; ``duration`` seconds.
+         *     Times UTC; ``duration`` seconds; ``cost`` in US dollars where the provider's answer reports
+         *     one (``GenerationResult.info["cost"]``: Runware's ``includeCost``), else None.
          */
         Attempt: {
             /** Backend */
             backend?: string | null;
+            /** Cost */
+            cost?: number | null;
             /** Duration */
             duration?: number | null;
             /** Error */
@@ -761,11 +1033,71 @@ export interface components {
              * @default 0
              */
             retry: number;
+            /** Size */
+            size?: string | null;
             /**
              * Started At
              * Format: date-time
              */
             started_at?: string;
+        };
+        /**
+         * AttemptCounts
+         * @description Attempts (retries included) by outcome.
+         */
+        AttemptCounts: {
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Skipped
+             * @default 0
+             */
+            skipped: number;
+            /**
+             * Succeeded
+             * @default 0
+             */
+            succeeded: number;
+            /**
+             * Total
+             * @default 0
+             */
+            total: number;
+        };
+        /**
+         * BatchDetailOut
+         * @description A batch (see :class:`BatchSummary`) and, with ``?jobs=true``, its jobs (without their
+         *     assets: fetch those with ``GET /assets?batch_id=``).
+         */
+        BatchDetailOut: {
+            /** Asset Ids */
+            asset_ids?: string[];
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Done */
+            done: boolean;
+            /** Id */
+            id: string;
+            /** Job Ids */
+            job_ids?: string[];
+            /** Jobs */
+            jobs?: components["schemas"]["JobOut"][];
+            /** Owner */
+            owner: string | null;
+            /** Progress */
+            progress: number;
+            /** Total */
+            total: number;
         };
         /** BatchOut */
         BatchOut: {
@@ -773,6 +1105,16 @@ export interface components {
             batch_id: string;
             /** Jobs */
             jobs: components["schemas"]["JobOut"][];
+        };
+        /**
+         * BatchPage
+         * @description Batches newest first; ``job_ids``/``asset_ids`` are left empty in listings.
+         */
+        BatchPage: {
+            /** Items */
+            items: components["schemas"]["BatchSummary"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /**
          * BatchRequest
@@ -790,6 +1132,37 @@ export interface components {
             prompts?: string[];
             /** Requests */
             requests?: components["schemas"]["GenerationRequest"][];
+        };
+        /**
+         * BatchSummary
+         * @description A batch as a whole. ``counts`` has every job status (zeros included); ``progress`` is
+         *     0..1 (the mean of its jobs', an ended job counting as 1); ``done`` is true when every job
+         *     ended; ``job_ids`` and ``asset_ids`` in submission order.
+         */
+        BatchSummary: {
+            /** Asset Ids */
+            asset_ids?: string[];
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Done */
+            done: boolean;
+            /** Id */
+            id: string;
+            /** Job Ids */
+            job_ids?: string[];
+            /** Owner */
+            owner: string | null;
+            /** Progress */
+            progress: number;
+            /** Total */
+            total: number;
         };
         /** Body_edit_images_api_v1_image_studio_openai_v1_images_edits_post */
         Body_edit_images_api_v1_image_studio_openai_v1_images_edits_post: {
@@ -886,19 +1259,41 @@ export interface components {
             };
         };
         /**
+         * ErrorCount
+         * @description Failed attempts of one error class.
+         */
+        ErrorCount: {
+            /** Count */
+            count: number;
+            /** Error Type */
+            error_type: string;
+        };
+        /**
          * GenerationRequest
          * @description One generation request, the same shape for every provider.
          *
-         *     ``width``/``height`` are pixels; ``steps`` sampler steps; ``cfg_scale`` classifier-free
+         *     ``width``/``height`` are pixels; ``aspect_ratio`` (``"W:H"``) asks for a shape instead of
+         *     pixels: the provider's size rule then picks the accepted size of that ratio whose area is
+         *     closest to ``width`` x ``height`` (default 1024x1024, about 1 megapixel).
+         *     ``size_policy`` says what happens to a size a provider does not accept: ``exact`` (the
+         *     default) refuses it, ``nearest`` snaps it to the nearest accepted size, per provider (see
+         *     :mod:`image_studio.sizes`); ``steps`` sampler steps; ``cfg_scale`` classifier-free
          *     guidance; ``denoising_strength`` 0..1 for img2img and inpaint (1 keeps nothing of the
          *     init image). ``extra`` carries provider-specific fields, passed through untouched.
          *     ``provider`` None means the default provider and its fallback chain; ``workflow`` names a
          *     ComfyUI workflow template. ``params`` sets a workflow's exposed parameters by name.
+         *     ``template`` + ``variables`` and ``styles`` are rendered into the prompts by the Studio at
+         *     submit (the stored request carries the rendered text and keeps the names).
          *     ``loras``, ``vae`` and ``hires`` are model add-ons for the local backends; ``upscale``
          *     with an ``init_image`` asks for an upscale instead of a generation (``prompt`` may then be
          *     empty).
          */
         GenerationRequest: {
+            /**
+             * Aspect Ratio
+             * @description W:H (such as 16:9) instead of exact pixels; width x height then give only the target area
+             */
+            aspect_ratio?: string | null;
             /** Cfg Scale */
             cfg_scale?: number | null;
             /** Denoising Strength */
@@ -947,11 +1342,32 @@ export interface components {
             scheduler?: string | null;
             /** Seed */
             seed?: number | null;
+            /**
+             * Size Policy
+             * @description exact: refuse a size the provider does not accept; nearest: snap to the nearest accepted size (same aspect ratio first, then closest area)
+             * @default exact
+             * @enum {string}
+             */
+            size_policy: "exact" | "nearest";
             /** Steps */
             steps?: number | null;
+            /**
+             * Styles
+             * @description style presets (ids or names) added to prompt and negative prompt, in order
+             */
+            styles?: string[];
+            /**
+             * Template
+             * @description a prompt template (id or name) rendered with `variables` into prompt and negative prompt; the request's own prompt fills its {prompt}
+             */
+            template?: string | null;
             upscale?: components["schemas"]["UpscaleSpec"] | null;
             /** Vae */
             vae?: string | null;
+            /** Variables */
+            variables?: {
+                [key: string]: string | number;
+            };
             /**
              * Width
              * @default 1024
@@ -1100,6 +1516,37 @@ export interface components {
             size?: string | null;
         };
         /**
+         * JobCounts
+         * @description Jobs that attempted a provider (or backend), by how they ended there.
+         */
+        JobCounts: {
+            /**
+             * Attempted
+             * @default 0
+             */
+            attempted: number;
+            /**
+             * Canceled
+             * @default 0
+             */
+            canceled: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
+            /**
+             * Succeeded
+             * @default 0
+             */
+            succeeded: number;
+        };
+        /**
          * JobOut
          * @description A job as the API shows it. ``progress`` 0..1; ``queue_position`` 0-based while queued.
          */
@@ -1131,6 +1578,10 @@ export interface components {
             owner: string | null;
             /** Progress */
             progress: number;
+            /** Prompt Info */
+            prompt_info?: {
+                [key: string]: unknown;
+            } | null;
             /** Provider */
             provider: string | null;
             /** Provider Job Id */
@@ -1174,13 +1625,16 @@ export interface components {
         };
         /**
          * MeOut
-         * @description The caller as the UI needs it.
+         * @description The caller as the UI needs it: ``name`` is for display (the Open WebUI user's name
+         *     inside Open WebUI, else the owner).
          */
         MeOut: {
             /** Host */
             host: string;
             /** Is Admin */
             is_admin: boolean;
+            /** Name */
+            name: string;
             /** Owner */
             owner: string;
             /** Role */
@@ -1248,6 +1702,96 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** OptimizeIn */
+        OptimizeIn: {
+            /** Prompt */
+            prompt: string;
+            /**
+             * Target
+             * @description characters to stay under (default: prompts.soft_limit)
+             */
+            target?: number | null;
+        };
+        /**
+         * OptimizeOut
+         * @description ``optimized`` is None when nothing changed; ``warning`` says why (LLM down or slow).
+         */
+        OptimizeOut: {
+            /** Changed */
+            changed: boolean;
+            /** Length */
+            length: number;
+            /** Model */
+            model: string | null;
+            /** Optimized */
+            optimized: string | null;
+            /** Original */
+            original: string;
+            /** Original Length */
+            original_length: number;
+            /** Seconds */
+            seconds: number;
+            /** Warning */
+            warning: string | null;
+        };
+        /**
+         * ParamMetaIn
+         * @description Metadata of one exposed parameter: a ``title`` (label), ``description``, ``default``
+         *     (shown by forms; the graph keeps its own value), ``type``, ``minimum``/``maximum``/``step`` for numbers
+         *     (in the input's unit) and ``enum`` (allowed values). A generation's value outside
+         *     ``minimum``..``maximum`` or not in ``enum`` is refused (422, field ``params.<name>``).
+         */
+        ParamMetaIn: {
+            /** Default */
+            default?: unknown;
+            /** Description */
+            description?: string | null;
+            /** Enum */
+            enum?: unknown[] | null;
+            /** Maximum */
+            maximum?: number | null;
+            /** Minimum */
+            minimum?: number | null;
+            /** Step */
+            step?: (number) | null;
+            /** Title */
+            title?: string | null;
+            /**
+             * Type
+             * @description JSON Schema type (from the node's object_info); default: the value's type
+             */
+            type?: ("integer" | "number" | "string" | "boolean") | null;
+        };
+        /**
+         * Percentiles
+         * @description Percentiles in seconds over ``count`` values (None when there are none).
+         */
+        Percentiles: {
+            /**
+             * Count
+             * @default 0
+             */
+            count: number;
+            /** P50 */
+            p50?: number | null;
+            /** P90 */
+            p90?: number | null;
+            /** P99 */
+            p99?: number | null;
+        };
+        /**
+         * PromptIn
+         * @description A prompt to check; ``provider`` applies that provider's own limits (its
+         *     ``max_prompt_chars`` and CLIP token window), else the default provider's.
+         */
+        PromptIn: {
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /** Prompt */
+            prompt: string;
+            /** Provider */
+            provider?: string | null;
+        };
         /**
          * ProviderOut
          * @description A configured provider and its state.
@@ -1281,6 +1825,33 @@ export interface components {
             type: string;
         };
         /**
+         * ProviderStats
+         * @description ``GET /providers/{id}/stats``: the provider as a whole (``totals``, whose ``backend`` is
+         *     None) and each backend it ran on, over ``[since, until)`` in ``bucket`` steps.
+         */
+        ProviderStats: {
+            /** Backends */
+            backends: components["schemas"]["UsageStats"][];
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "hour" | "day";
+            /** Provider */
+            provider: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            totals: components["schemas"]["UsageStats"];
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
+        /**
          * ProviderTypeOut
          * @description A provider type the config may name, with what its settings form needs:
          *     ``settings_schema`` (JSON Schema of ``providers.<id>.settings``), ``credentials``
@@ -1304,6 +1875,157 @@ export interface components {
             type: string;
         };
         /**
+         * RenderIn
+         * @description What to render the template with: ``variables`` and the ``prompt`` for ``{prompt}``;
+         *     ``styles`` to add after it.
+         */
+        RenderIn: {
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt: string;
+            /** Styles */
+            styles?: string[];
+            /** Variables */
+            variables?: {
+                [key: string]: string | number;
+            };
+        };
+        /** RenderOut */
+        RenderOut: {
+            /** Negative Prompt */
+            negative_prompt: string | null;
+            /** Prompt */
+            prompt: string;
+        };
+        /**
+         * SeriesPoint
+         * @description One bucket of the time series: ``start`` (UTC) and the bucket's job counts, success
+         *     rate and p50 attempt latency (seconds).
+         */
+        SeriesPoint: {
+            /**
+             * Attempted
+             * @default 0
+             */
+            attempted: number;
+            /**
+             * Canceled
+             * @default 0
+             */
+            canceled: number;
+            /**
+             * Failed
+             * @default 0
+             */
+            failed: number;
+            /** Latency P50 */
+            latency_p50?: number | null;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * Succeeded
+             * @default 0
+             */
+            succeeded: number;
+            /** Success Rate */
+            success_rate?: number | null;
+        };
+        /**
+         * StoredTemplate
+         * @description A template as stored and listed. ``variables`` are the placeholder names of both
+         *     texts (``prompt`` included when used); ``builtin`` for the shipped style presets.
+         */
+        StoredTemplate: {
+            /**
+             * Builtin
+             * @default false
+             */
+            builtin: boolean;
+            /** Defaults */
+            defaults?: {
+                [key: string]: unknown;
+            };
+            /** Description */
+            description?: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @default prompt
+             */
+            kind: string;
+            /** Name */
+            name: string;
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /** Owner */
+            owner?: string | null;
+            /** Prompt */
+            prompt: string;
+            /**
+             * Shared
+             * @default false
+             */
+            shared: boolean;
+            /** Variables */
+            variables?: string[];
+        };
+        /**
+         * TemplateIn
+         * @description A template to save: ``prompt`` and ``negative_prompt`` with ``{placeholders}``,
+         *     ``defaults`` for some of them; ``kind`` ``style`` for a style preset (its ``{prompt}`` is
+         *     the prompt it styles); ``shared`` (admins only) makes it everyone's.
+         */
+        TemplateIn: {
+            /** Defaults */
+            defaults?: {
+                [key: string]: string | number;
+            };
+            /** Description */
+            description?: string | null;
+            /**
+             * Kind
+             * @default prompt
+             * @enum {string}
+             */
+            kind: "prompt" | "style";
+            /** Name */
+            name: string;
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /** Prompt */
+            prompt: string;
+            /**
+             * Shared
+             * @default false
+             */
+            shared: boolean;
+        };
+        /** TemplateUpdate */
+        TemplateUpdate: {
+            /** Defaults */
+            defaults?: {
+                [key: string]: string | number;
+            } | null;
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /** Prompt */
+            prompt?: string | null;
+            /** Shared */
+            shared?: boolean | null;
+        };
+        /**
          * UpscaleSpec
          * @description Upscale ``init_image`` by ``scale`` with an upscaler model (None: the provider's default).
          */
@@ -1315,6 +2037,74 @@ export interface components {
             scale: number;
             /** Upscaler */
             upscaler?: string | null;
+        };
+        /**
+         * UsageStats
+         * @description Analytics of one provider, or of one backend of it (``backend`` set; None for a
+         *     provider without backends, such as a cloud API with its default endpoint).
+         */
+        UsageStats: {
+            attempts?: components["schemas"]["AttemptCounts"];
+            /** Backend */
+            backend?: string | null;
+            /** Cost */
+            cost?: number | null;
+            /**
+             * Cost Attempts
+             * @default 0
+             */
+            cost_attempts: number;
+            /** Errors */
+            errors?: components["schemas"]["ErrorCount"][];
+            /**
+             * Images
+             * @default 0
+             */
+            images: number;
+            jobs?: components["schemas"]["JobCounts"];
+            latency?: components["schemas"]["Percentiles"];
+            latency_succeeded?: components["schemas"]["Percentiles"];
+            /** Provider */
+            provider: string;
+            queue_wait?: components["schemas"]["Percentiles"];
+            /** Series */
+            series?: components["schemas"]["SeriesPoint"][];
+            /** Success Rate */
+            success_rate?: number | null;
+        };
+        /**
+         * ValidateOut
+         * @description ``length`` characters; ``tokens`` the CLIP token estimate; ``token_limit`` 75 when the
+         *     provider reads prompts with CLIP; ``action``: none, optimize or refuse; ``keywords``:
+         *     subject, style and quality terms; ``negative`` the same for the negative prompt.
+         */
+        ValidateOut: {
+            /** Action */
+            action: string;
+            /** Hard Limit */
+            hard_limit: number;
+            /** Keywords */
+            keywords: {
+                [key: string]: string[];
+            };
+            /** Length */
+            length: number;
+            /** Negative */
+            negative?: {
+                [key: string]: unknown;
+            } | null;
+            /** Provider */
+            provider: string | null;
+            /** Provider Limit */
+            provider_limit: number | null;
+            /** Soft Limit */
+            soft_limit: number;
+            /** Token Limit */
+            token_limit: number | null;
+            /** Tokens */
+            tokens: number;
+            /** Warnings */
+            warnings: string[];
         };
         /** ValidationError */
         ValidationError: {
@@ -1333,13 +2123,18 @@ export interface components {
          * WorkflowIn
          * @description A workflow to save: ``workflow`` is API format, a template object, or UI format (then
          *     ``provider`` names the ComfyUI provider whose ``object_info`` converts it). ``slots``
-         *     (``{name: [[node_id, input], ...]}``) overrides the detected parameter slots.
+         *     (``{name: [[node_id, input], ...]}``) overrides the detected parameter slots; ``params``
+         *     (``{name: ParamMetaIn}``) describes them (every name must be a slot).
          */
         WorkflowIn: {
             /** Description */
             description?: string | null;
             /** Name */
             name: string;
+            /** Params */
+            params?: {
+                [key: string]: components["schemas"]["ParamMetaIn"];
+            } | null;
             /** Provider */
             provider?: string | null;
             /** Slots */
@@ -1374,6 +2169,15 @@ export interface components {
             parameters: {
                 [key: string]: unknown;
             };
+            /**
+             * Params
+             * @description Metadata of the exposed parameters ({name: the ParamMetaIn fields that are set})
+             */
+            params?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
             /** Slots */
             slots: {
                 [key: string]: string[][];
@@ -1389,6 +2193,10 @@ export interface components {
             description?: string | null;
             /** Name */
             name?: string | null;
+            /** Params */
+            params?: {
+                [key: string]: components["schemas"]["ParamMetaIn"];
+            } | null;
             /** Provider */
             provider?: string | null;
             /** Slots */
@@ -1598,6 +2406,161 @@ export interface operations {
                 };
                 content: {
                     "image/webp": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_batches_api_v1_image_studio_batches_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPage"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_batch_api_v1_image_studio_batches__batch_id__get: {
+        parameters: {
+            query?: {
+                /** @description include the jobs */
+                jobs?: boolean;
+            };
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchDetailOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_api_v1_image_studio_batches__batch_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchDetailOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    batch_events_api_v1_image_studio_batches__batch_id__events_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Not Found */
@@ -2491,6 +3454,90 @@ export interface operations {
             };
         };
     };
+    optimize_prompt_api_v1_image_studio_prompts_optimize_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptimizeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizeOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    validate_prompt_api_v1_image_studio_prompts_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     provider_types_api_v1_image_studio_provider_types_get: {
         parameters: {
             query?: never;
@@ -2698,6 +3745,59 @@ export interface operations {
             };
         };
     };
+    provider_stats_api_v1_image_studio_providers__provider_id__stats_get: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                bucket?: ("hour" | "day") | null;
+            };
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderStats"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     test_provider_api_v1_image_studio_providers__provider_id__test_post: {
         parameters: {
             query?: never;
@@ -2734,6 +3834,314 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    all_stats_api_v1_image_studio_stats_get: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                bucket?: ("hour" | "day") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AllStats"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_image_studio_templates_get: {
+        parameters: {
+            query?: {
+                kind?: ("prompt" | "style") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredTemplate"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_template_api_v1_image_studio_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredTemplate"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_template_api_v1_image_studio_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredTemplate"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_template_api_v1_image_studio_templates__template_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredTemplate"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_template_api_v1_image_studio_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    render_template_api_v1_image_studio_templates__template_id__render_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

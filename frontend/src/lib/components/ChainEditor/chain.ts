@@ -1,0 +1,10 @@
+/** Pure list moves of the fallback chain editor. */
+
+/** `list` with the item at `from` moved to index `to` (clamped); a new array. */
+export function moveItem<T>(list: readonly T[], from: number, to: number): T[] {
+  const out = [...list];
+  if (from < 0 || from >= out.length) return out;
+  const [item] = out.splice(from, 1);
+  out.splice(Math.max(0, Math.min(to, out.length)), 0, item);
+  return out;
+}

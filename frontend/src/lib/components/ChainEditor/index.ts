@@ -1,0 +1,3 @@
+export { default } from "./ChainEditor.svelte";
+export type * from "./types";
+export { moveItem } from "./chain";

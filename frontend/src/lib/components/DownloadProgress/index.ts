@@ -1,0 +1,3 @@
+export { default } from "./DownloadProgress.svelte";
+export type * from "./types";
+export { formatBytes } from "./format";

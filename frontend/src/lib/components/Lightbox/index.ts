@@ -1,0 +1,3 @@
+export { default } from "./Lightbox.svelte";
+export { paramEntries, copyText } from "./params";
+export type { LightboxProps, ParamEntry } from "./types";

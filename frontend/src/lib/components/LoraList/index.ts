@@ -1,0 +1,2 @@
+export { default } from "./LoraList.svelte";
+export type { LoraRow } from "./types";

@@ -1,0 +1,1 @@
+export type { LoraRow } from "../../core/controls";

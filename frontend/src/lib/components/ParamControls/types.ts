@@ -1,0 +1,1 @@
+export type { ControlDescriptor, FieldErrors } from "../../core/controls";

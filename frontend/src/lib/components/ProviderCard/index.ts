@@ -1,0 +1,2 @@
+export { default } from "./ProviderCard.svelte";
+export type * from "./types";

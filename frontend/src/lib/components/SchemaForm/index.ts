@@ -1,0 +1,2 @@
+export { default } from "./SchemaForm.svelte";
+export type * from "./types";

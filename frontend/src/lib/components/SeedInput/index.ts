@@ -1,0 +1,2 @@
+export { default } from "./SeedInput.svelte";
+export type { Seed } from "./types";

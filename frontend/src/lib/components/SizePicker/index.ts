@@ -1,0 +1,2 @@
+export { default } from "./SizePicker.svelte";
+export type { AspectPreset } from "./types";

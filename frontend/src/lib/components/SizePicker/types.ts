@@ -1,0 +1,1 @@
+export type { AspectPreset } from "../../core/controls";

@@ -1,0 +1,2 @@
+export { default } from "./AssetTile.svelte";
+export type { AssetTileProps } from "./types";

@@ -1,0 +1,2 @@
+export { default } from "./GalleryFilters.svelte";
+export type { GalleryFilterValues, ProviderChoice } from "./types";

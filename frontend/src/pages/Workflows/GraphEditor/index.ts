@@ -1,0 +1,2 @@
+export { default } from "./GraphEditor.svelte";
+export * from "./types";

@@ -1,0 +1,2 @@
+export { default } from "./NodeCard.svelte";
+export type { NodeCardProps } from "./types";

@@ -1,0 +1,2 @@
+export { default } from "./NodePalette.svelte";
+export type { NodePaletteProps } from "./types";

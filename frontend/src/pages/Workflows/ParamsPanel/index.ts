@@ -1,0 +1,2 @@
+export { default } from "./ParamsPanel.svelte";
+export type { ParamsPanelProps } from "./types";
