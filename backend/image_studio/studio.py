@@ -282,36 +282,53 @@ class Studio:
 
     async def apply_templates(self, request: GenerationRequest, owner: str | None) -> GenerationRequest:
         """Render ``request.template`` (with ``variables``) and then each of ``request.styles``
-        into the prompt and negative prompt; templates are looked up among ``owner``'s own,
-        the shared ones and the shipped styles. A request with neither comes back as it is.
+        into the prompt and negative prompt (:meth:`render_prompts`). A request with neither
+        comes back as it is.
 
         Raises:
-            NotFound: no such template or style (field ``template`` or ``styles``).
-            InvalidRequest: a variable the template lacks or a placeholder left without a
-                value (field ``variables.<name>``); an empty prompt after rendering (``prompt``).
+            NotFound, InvalidRequest: as :meth:`render_prompts`; an empty prompt after
+                rendering (field ``prompt``).
         """
         if request.template is None and not request.styles:
             if request.variables:
                 raise InvalidRequest("variables need a template", field="variables")
             return request
+        prompt, negative = await self.render_prompts(
+            request.prompt, request.negative_prompt, template=request.template, variables=dict(request.variables),
+            styles=list(request.styles), owner=owner)
+        if not prompt.strip() and request.upscale is None:
+            raise InvalidRequest("the prompt is empty after rendering the template", field="prompt")
+        return request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
+
+    async def render_prompts(self, prompt: str, negative_prompt: str | None, *, template: str | None,
+                             variables: dict[str, Any], styles: list[str],
+                             owner: str | None) -> tuple[str, str | None]:
+        """The ``(prompt, negative_prompt)`` a generation runs: ``template`` (id or name) filled
+        from ``variables`` with ``prompt`` as its ``{prompt}`` (its negative prompt first, then
+        the caller's), then each style preset of ``styles`` in order. Templates are looked up
+        among ``owner``'s own, the shared ones and the shipped styles.
+
+        Raises:
+            NotFound: no such template or style (field ``template`` or ``styles``).
+            InvalidRequest: a variable the template lacks, a placeholder without a value
+                (field ``variables.<name>``), or variables without a template (``variables``).
+        """
         from .jobs.template_store import TemplateStore
         from .prompts.templates import apply_style, render
 
         templates = TemplateStore(self.store)
-        prompt, negative = request.prompt, request.negative_prompt
-        if request.template is not None:
-            stored = await templates.get(request.template, owner=owner)
-            prompt, rendered_negative = render(stored.template(), dict(request.variables), prompt)
+        negative = negative_prompt
+        if template is not None:
+            stored = await templates.get(template, owner=owner)
+            prompt, rendered_negative = render(stored.template(), variables, prompt)
             if rendered_negative:
                 negative = ", ".join(p for p in (rendered_negative, negative or "") if p.strip())
-        elif request.variables:
+        elif variables:
             raise InvalidRequest("variables need a template", field="variables")
-        for name in request.styles:
+        for name in styles:
             style = await templates.get(name, owner=owner, kind="style")
             prompt, negative = apply_style(style.template(), prompt, negative)
-        if not prompt.strip() and request.upscale is None:
-            raise InvalidRequest("the prompt is empty after rendering the template", field="prompt")
-        return request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
+        return prompt, negative
 
     def check_prompt(self, request: GenerationRequest) -> None:
         """Raise :class:`~image_studio.prompts.PromptTooLong` (HTTP 400, field ``prompt`` or

@@ -347,3 +347,37 @@ describe("errors per field and reuse", () => {
     });
   });
 });
+
+describe("prompt hints and queue notes", async () => {
+  const { hintSummary } = await import("../src/lib/components/PromptHints/hints");
+  const { gridLabelOf, promptNoteOf } = await import("../src/lib/components/QueuePanel/notes");
+  const check = {
+    action: "none", hard_limit: 10000, soft_limit: 3000, keywords: {}, length: 62, provider: "comfy",
+    provider_limit: null, token_limit: 75, tokens: 18, warnings: [],
+  };
+
+  it("sums up the length, the CLIP estimate and what the server will do", () => {
+    expect(hintSummary(check)).toEqual({ text: "62 characters · ~18 / 75 CLIP tokens", level: "ok" });
+    expect(hintSummary({ ...check, tokens: 92 }).level).toBe("warn");
+    expect(hintSummary({ ...check, token_limit: null, length: 3412, action: "optimize" })).toEqual({
+      text: "3,412 characters: an LLM will shorten it before it runs", level: "warn",
+    });
+    expect(hintSummary({ ...check, token_limit: null, length: 10001, action: "refuse" }).text).toBe(
+      "10,001 characters: over the 10,000-character limit, the studio will refuse it",
+    );
+  });
+
+  it("says when a job's prompt was shortened, or why not", () => {
+    expect(promptNoteOf({ changed: true, original_length: 3500, length: 1200, seconds: 2.345 })).toBe(
+      "prompt shortened from 3,500 to 1,200 characters in 2.3 s",
+    );
+    expect(promptNoteOf({ changed: false, warning: "the LLM did not answer" })).toBe("prompt not shortened: the LLM did not answer");
+    expect(promptNoteOf({ changed: false, warning: null })).toBeNull();
+    expect(promptNoteOf(null)).toBeNull();
+  });
+
+  it("labels a batch job with its grid values", () => {
+    expect(gridLabelOf({ prompt: "x", seed: 11, steps: 20, sampler: "euler" })).toBe("seed 11 · steps 20 · sampler euler");
+    expect(gridLabelOf({ prompt: "x", seed: -1 })).toBeNull();
+  });
+});

@@ -109,3 +109,15 @@ def test_update_and_delete_own_template(apis):
     assert alice.get(f"/templates/{tpl['id']}").json()["prompt"] == "{x} only"  # nothing half-written
     assert alice.delete(f"/templates/{tpl['id']}").status_code == 204
     assert alice.get(f"/templates/{tpl['id']}").status_code == 404
+
+
+def test_render_without_a_template_is_what_a_generation_runs(apis):
+    _, alice, _ = apis
+    body = {"prompt": "a barn", "negative_prompt": "fog", "styles": ["anime", "pixel-art"]}
+    preview = alice.post("/templates/render", json=body)
+    assert preview.status_code == 200, preview.text
+    job = alice.post("/generations", headers={"Prefer": "wait=30"}, json={**body, "width": 64, "height": 64}).json()
+    assert preview.json() == {"prompt": job["request"]["prompt"], "negative_prompt": job["request"]["negative_prompt"]}
+    assert preview.json()["negative_prompt"].startswith("fog, photo, deformed")
+    assert alice.post("/templates/render", json={"prompt": "x", "styles": ["nope"]}).status_code == 404
+    assert alice.post("/templates/render", json={"prompt": "x", "variables": {"a": "b"}}).status_code == 422

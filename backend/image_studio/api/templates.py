@@ -60,6 +60,17 @@ class RenderOut(BaseModel):
     negative_prompt: str | None
 
 
+class PromptsRenderIn(BaseModel):
+    """What a generation would carry: its prompts, optional ``template`` + ``variables``, and
+    ``styles``."""
+
+    prompt: str = Field(default="", max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    template: str | None = Field(default=None, max_length=200)
+    variables: dict[str, str | int | float] = Field(default_factory=dict, max_length=64)
+    styles: list[str] = Field(default_factory=list, max_length=8)
+
+
 def _check_shared(principal: Any, shared: bool | None) -> None:
     if shared and not principal.is_admin:
         raise PermissionDenied("only admins share templates with everyone", field="shared")
@@ -93,6 +104,18 @@ async def create_template(body: TemplateIn, studio: StudioDep, principal: Princi
     return await TemplateStore(studio.store).create(
         name=body.name, kind=body.kind, prompt=body.prompt, negative_prompt=body.negative_prompt,
         defaults=body.defaults, description=body.description, shared=body.shared, owner=principal.owner)
+
+
+@router.post("/templates/render", response_model=RenderOut,
+             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+async def render_prompts(body: PromptsRenderIn, studio: StudioDep, principal: PrincipalDep) -> RenderOut:
+    """The prompts a generation with these fields would run, exactly as ``POST /generations``
+    renders them (a template is optional: styles alone apply to the prompt) — the Generate
+    page's preview."""
+    prompt, negative = await studio.render_prompts(
+        body.prompt, body.negative_prompt, template=body.template, variables=dict(body.variables),
+        styles=list(body.styles), owner=principal.owner)  # the owner a generation renders for
+    return RenderOut(prompt=prompt, negative_prompt=negative)
 
 
 @router.get("/templates/{template_id}", response_model=StoredTemplate, responses={404: {"model": ErrorBody}})

@@ -785,6 +785,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/image-studio/templates/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render Prompts
+         * @description The prompts a generation with these fields would run, exactly as ``POST /generations``
+         *     renders them (a template is optional: styles alone apply to the prompt) — the Generate
+         *     page's preview.
+         */
+        post: operations["render_prompts_api_v1_image_studio_templates_render_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/image-studio/templates/{template_id}": {
         parameters: {
             query?: never;
@@ -1791,6 +1813,28 @@ export interface components {
             prompt: string;
             /** Provider */
             provider?: string | null;
+        };
+        /**
+         * PromptsRenderIn
+         * @description What a generation would carry: its prompts, optional ``template`` + ``variables``, and
+         *     ``styles``.
+         */
+        PromptsRenderIn: {
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt: string;
+            /** Styles */
+            styles?: string[];
+            /** Template */
+            template?: string | null;
+            /** Variables */
+            variables?: {
+                [key: string]: string | number;
+            };
         };
         /**
          * ProviderOut
@@ -3944,6 +3988,48 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    render_prompts_api_v1_image_studio_templates_render_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptsRenderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

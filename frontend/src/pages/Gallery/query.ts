@@ -1,6 +1,7 @@
 /**
  * The gallery's filters, as kept in the URL hash (`#/gallery?q=fox&provider=x&media=video&from=
- * 2026-01-01&to=2026-01-31`) and as query parameters of `GET /assets`.
+ * 2026-01-01&to=2026-01-31`) and as query parameters of `GET /assets`. `batch_id` (one batch's
+ * assets, `#/gallery?batch_id=<id>`) is kept apart: the queue links to it and it shows as a chip.
  */
 import type { GalleryFilterValues } from "./GalleryFilters/types";
 
@@ -38,18 +39,38 @@ export function withFilters(params: URLSearchParams, filters: GalleryFilterValue
   return out;
 }
 
+/** The batch id of `#/gallery?batch_id=<id>` (hex and dashes only, else null). */
+export function batchIdFromParams(params: URLSearchParams): string | null {
+  const v = (params.get("batch_id") ?? "").trim();
+  return /^[0-9a-zA-Z-]{1,64}$/.test(v) ? v : null;
+}
+
+/** The chip text of a batch filter: "Batch " and the id's first 8 characters. */
+export function batchLabel(batchId: string): string {
+  return `Batch ${batchId.slice(0, 8)}`;
+}
+
+/** `params` without the batch filter (what removing its chip leaves). */
+export function withoutBatch(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of params) if (k !== "batch_id") out[k] = v;
+  return out;
+}
+
 /** Local midnight of a `YYYY-MM-DD` day, `days` days later, as an ISO instant (UTC). */
 function dayStart(day: string, days = 0): string {
   const [y, m, d] = day.split("-").map(Number);
   return new Date(y, m - 1, d + days).toISOString();
 }
 
-/** The query of `GET /assets` for these filters: `to` includes its whole (local) day. */
-export function apiQuery(filters: GalleryFilterValues): {
+/** The query of `GET /assets` for these filters (and one batch's assets with `batchId`): `to`
+ * includes its whole (local) day. */
+export function apiQuery(filters: GalleryFilterValues, batchId: string | null = null): {
   q?: string; provider?: string; model?: string; media?: "image" | "video";
-  created_after?: string; created_before?: string; owner?: string;
+  created_after?: string; created_before?: string; owner?: string; batch_id?: string;
 } {
   const out: ReturnType<typeof apiQuery> = {};
+  if (batchId) out.batch_id = batchId;
   if (filters.q.trim()) out.q = filters.q.trim();
   if (filters.provider) out.provider = filters.provider;
   if (filters.model.trim()) out.model = filters.model.trim();

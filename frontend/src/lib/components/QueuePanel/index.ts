@@ -1,3 +1,4 @@
 export { default } from "./QueuePanel.svelte";
 export { JobQueue, itemOf } from "./queue.svelte";
-export type { QueueItem, JobEvent } from "./types";
+export { gridLabelOf, promptNoteOf } from "./notes";
+export type { QueueItem, JobEvent, BatchInfo, BatchEvent } from "./types";

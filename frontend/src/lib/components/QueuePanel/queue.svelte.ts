@@ -5,7 +5,8 @@
  */
 import { api, unwrap, type Job } from "../../api/client";
 import { readEvents } from "../../api/sse";
-import type { JobEvent, QueueItem } from "./types";
+import type { BatchEvent, BatchInfo, JobEvent, QueueItem } from "./types";
+import { gridLabelOf, promptNoteOf } from "./notes";
 
 const LIVE = new Set(["queued", "running"]);
 const TERMINAL = new Set(["succeeded", "failed", "canceled", "expired"]);
@@ -40,6 +41,8 @@ export function itemOf(job: Job): QueueItem {
     assets: job.assets ?? [],
     assetIds: job.asset_ids ?? [],
     batchId: job.batch_id,
+    promptNote: promptNoteOf(job.prompt_info),
+    gridLabel: job.batch_id ? gridLabelOf(job.request) : null,
     createdAt: job.created_at,
   };
 }
@@ -47,10 +50,13 @@ export function itemOf(job: Job): QueueItem {
 /** The live queue. `onSucceeded` is called once per job that succeeds while followed. */
 export class JobQueue {
   items = $state<QueueItem[]>([]);
+  /** Batches seen in the queue, by id. */
+  batches = $state<Record<string, BatchInfo>>({});
   loading = $state(false);
   error = $state<string | null>(null);
   onSucceeded: ((item: QueueItem) => void) | null = null;
   private readers = new Map<string, AbortController>();
+  private batchReaders = new Map<string, AbortController>();
   private closed = false;
 
   /** Load the caller's `limit` most recent jobs (newest first) and follow the live ones;
@@ -65,7 +71,9 @@ export class JobQueue {
       const fresh = page.items.filter((j) => !known.has(j.id)).map(itemOf);
       this.items = [...this.items, ...fresh].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
       for (const item of fresh) {
-        if (LIVE.has(item.status)) this.follow(item.id);
+        if (item.batchId) {
+          if (!this.batches[item.batchId]) void this.syncBatch(item.batchId, true);
+        } else if (LIVE.has(item.status)) this.follow(item.id);
         else if (item.status === "succeeded" && item.assetIds.length) void this.refresh(item.id);
       }
     } catch (e) {
@@ -81,6 +89,102 @@ export class JobQueue {
     this.items = [itemOf(job), ...this.items.filter((i) => i.id !== job.id)];
     if (LIVE.has(job.status)) this.follow(job.id);
     else if (job.status === "succeeded") void this.refresh(job.id);
+  }
+
+  /** Put the jobs of batch `batchId` just queued on top (in submission order) and follow the
+   * batch with one event stream instead of one per job. */
+  addBatch(batchId: string, jobs: Job[]): void {
+    if (this.closed) return;
+    const ids = new Set(jobs.map((j) => j.id));
+    this.items = [...jobs.map(itemOf), ...this.items.filter((i) => !ids.has(i.id))];
+    const counts: Record<string, number> = {};
+    for (const j of jobs) counts[j.status] = (counts[j.status] ?? 0) + 1;
+    this.batches[batchId] = { id: batchId, total: jobs.length, counts, progress: 0, done: false, error: null };
+    this.followBatch(batchId);
+  }
+
+  /** Read batch `id` (`GET /batches/{id}?jobs=true`): its summary and its listed jobs' states;
+   * `follow` then follows it while it runs. */
+  async syncBatch(id: string, follow = false): Promise<void> {
+    try {
+      const b = await unwrap(api.GET("/api/v1/image-studio/batches/{batch_id}", {
+        params: { path: { batch_id: id }, query: { jobs: true } },
+      }));
+      if (this.closed) return;
+      const prev = this.batches[id];
+      this.batches[id] = { id, total: b.total, counts: b.counts, progress: b.progress, done: b.done, error: prev?.error ?? null };
+      for (const job of b.jobs ?? []) {
+        const item = this.get(job.id);
+        if (!item) continue;
+        const wasLive = LIVE.has(item.status);
+        item.status = job.status;
+        item.progress = job.status === "succeeded" ? 1 : (job.progress ?? item.progress);
+        if (job.status !== "canceled") item.error = errorText(job) ?? item.error;
+        item.provider = job.provider ?? item.provider;
+        item.promptNote = promptNoteOf(job.prompt_info) ?? item.promptNote;
+        if (job.status === "succeeded" && (wasLive || !item.assets.length) && b.total <= 20) void this.refresh(job.id);
+      }
+      if (follow && !b.done) this.followBatch(id);
+    } catch (e) {
+      const b = this.batches[id];
+      if (b) b.error = (e as { display?: string }).display ?? String(e);
+    }
+  }
+
+  /** Follow batch `id` with `GET /batches/{id}/events` until its `done` (one reader per batch). */
+  followBatch(id: string): void {
+    if (this.batchReaders.has(id) || this.closed) return;
+    const controller = new AbortController();
+    this.batchReaders.set(id, controller);
+    readEvents<BatchEvent>(`/batches/${encodeURIComponent(id)}/events`, (type, data) => this.applyBatch(id, type, data), {
+      signal: controller.signal,
+    })
+      .catch((e: unknown) => {
+        if (controller.signal.aborted) return;
+        const b = this.batches[id];
+        if (b) b.error = `live updates stopped: ${(e as { display?: string }).display ?? String(e)}`;
+      })
+      .finally(() => {
+        this.batchReaders.delete(id);
+        // Where every job stands now (the stream ended: done, or a proxy cut it).
+        if (!this.closed) void this.syncBatch(id, false);
+      });
+  }
+
+  /** Apply one event of batch `id`: the batch's totals and the job that changed. */
+  applyBatch(id: string, type: string, ev: BatchEvent): void {
+    if (typeof ev !== "object" || ev === null) return;
+    const b = this.batches[id] ?? (this.batches[id] = { id, total: 0, counts: {}, progress: 0, done: false, error: null });
+    if (typeof ev.total === "number") b.total = ev.total;
+    if (ev.counts) b.counts = ev.counts;
+    if (typeof ev.progress === "number") b.progress = ev.progress;
+    if (typeof ev.done === "boolean") b.done = ev.done;
+    if (type === "done") {
+      b.done = true;
+      b.progress = 1;
+      this.batchReaders.get(id)?.abort();
+      this.batchReaders.delete(id);
+      void this.syncBatch(id, false);
+      return;
+    }
+    const item = ev.job_id ? this.get(ev.job_id) : undefined;
+    if (!item) return;
+    if (ev.provider) item.provider = ev.provider;
+    if (typeof ev.job_progress === "number") item.progress = ev.job_progress;
+    if (ev.job_status) item.status = ev.job_status as QueueItem["status"];
+    if (type === "failed" || type === "expired") item.error = ev.message ?? type;
+    if (type === "succeeded") {
+      item.progress = 1;
+      if (b.total <= 20) void this.refresh(item.id);
+    }
+  }
+
+  /** Cancel every job of batch `id` that has not ended (`POST /batches/{id}/cancel`). Throws ApiError. */
+  async cancelBatch(id: string): Promise<void> {
+    const b = await unwrap(api.POST("/api/v1/image-studio/batches/{batch_id}/cancel", { params: { path: { batch_id: id } } }));
+    const cur = this.batches[id];
+    this.batches[id] = { id, total: b.total, counts: b.counts, progress: b.progress, done: b.done, error: cur?.error ?? null };
+    await this.syncBatch(id, false);
   }
 
   /** The item of job `id`, if listed. */
@@ -167,6 +271,7 @@ export class JobQueue {
       item.provider = fresh.provider ?? item.provider;
       item.backend = fresh.backend ?? item.backend;
       item.note = item.note ?? fresh.note;
+      item.promptNote = fresh.promptNote ?? item.promptNote;
       if (fresh.status === "succeeded") item.progress = 1;
       if (LIVE.has(fresh.status)) this.follow(id);
       if (notify && fresh.status === "succeeded") this.onSucceeded?.(item);
@@ -191,5 +296,7 @@ export class JobQueue {
     this.closed = true;
     for (const c of this.readers.values()) c.abort();
     this.readers.clear();
+    for (const c of this.batchReaders.values()) c.abort();
+    this.batchReaders.clear();
   }
 }

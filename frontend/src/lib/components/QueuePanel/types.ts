@@ -17,6 +17,10 @@ export interface QueueItem {
   assets: Asset[];
   assetIds: string[];
   batchId: string | null;
+  /** "prompt shortened from N to M characters" (or the optimizer's warning), from `prompt_info`. */
+  promptNote: string | null;
+  /** A batch job's grid values ("seed 11 · steps 20"). */
+  gridLabel: string | null;
   /** When the job was created (ISO 8601, UTC). */
   createdAt: string;
 }
@@ -35,4 +39,32 @@ export interface JobEvent {
   backend?: string;
   message?: string;
   data?: Record<string, unknown>;
+}
+
+/** A batch the queue follows (`GET /batches/{id}` and its events): jobs per status, overall
+ * progress 0..1 (ended jobs count as 1), `done` when every job ended. */
+export interface BatchInfo {
+  id: string;
+  total: number;
+  counts: Record<string, number>;
+  progress: number;
+  done: boolean;
+  /** Why live updates stopped, if they did. */
+  error: string | null;
+}
+
+/** A message of `GET /batches/{id}/events` (backend BatchEvent, JSON; null fields left out). */
+export interface BatchEvent {
+  batch_id: string;
+  type: string;
+  job_id?: string;
+  job_status?: string;
+  job_progress?: number;
+  message?: string;
+  provider?: string;
+  total?: number;
+  counts?: Record<string, number>;
+  progress?: number;
+  done?: boolean;
+  asset_ids?: string[];
 }

@@ -1,0 +1,2 @@
+export { default } from "./ImportCard.svelte";
+export type * from "./types";

@@ -1,0 +1,2 @@
+export { default } from "./PromptHints.svelte";
+export { hintSummary, type PromptCheck } from "./hints";

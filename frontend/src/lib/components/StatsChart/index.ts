@@ -1,0 +1,2 @@
+export { default } from "./StatsChart.svelte";
+export type * from "./types";

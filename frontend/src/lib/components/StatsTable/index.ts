@@ -1,0 +1,2 @@
+export { default } from "./StatsTable.svelte";
+export type * from "./types";
