@@ -37,21 +37,27 @@ def smoke_user(openwebui) -> dict:
     return added.json()
 
 
+def sign_in(page, url: str, email: str) -> list[str]:
+    """Sign in on Open WebUI's own page and wait for the studio's entry link; returns the list
+    that collects the page's uncaught errors."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/auth")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#password").press("Enter")
+    expect(page.locator("#image-studio-entry")).to_be_visible(timeout=60_000)  # from /static/loader.js
+    return errors
+
+
 def test_a_user_opens_the_studio_from_open_webui_and_generates(openwebui, smoke_user, browser, shot):
-    from tests.conftest import ARTIFACTS  # noqa: F401 - screenshots land there
 
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})
     ctx.set_default_timeout(30_000)
     try:
         page = ctx.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(openwebui.url + "/auth")
-        page.locator("#email").fill(SMOKE_EMAIL)
-        page.locator("#password").fill(PASSWORD)
-        page.locator("#password").press("Enter")
+        errors = sign_in(page, openwebui.url, SMOKE_EMAIL)
         link = page.locator("#image-studio-entry")
-        expect(link).to_be_visible(timeout=60_000)  # added by the studio's /static/loader.js
         shot(page, "openwebui-with-studio-link")
         link.click()
         page.wait_for_url("**/image-studio/**")
@@ -115,14 +121,8 @@ def test_an_admin_previews_and_imports_open_webui_image_settings(openwebui, brow
                               "IMAGE_SIZE": "64x48"}
             owui_config(**comfy_settings, IMAGE_STEPS=7)
             page = ctx.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(openwebui.url + "/auth")
-            page.locator("#email").fill(ADMIN_EMAIL)
-            page.locator("#password").fill(PASSWORD)
-            page.locator("#password").press("Enter")
+            errors = sign_in(page, openwebui.url, ADMIN_EMAIL)
             entry = page.locator("#image-studio-entry")
-            expect(entry).to_be_visible(timeout=60_000)
             # (an admin's first sign-in may open Open WebUI's "what's new" modal over the link)
             page.goto(openwebui.url + (entry.get_attribute("href") or "/image-studio/"))
             page.get_by_role("navigation", name="Pages").get_by_role("link", name="Settings").click()
