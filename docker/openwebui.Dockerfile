@@ -10,11 +10,24 @@
 # frontend in /app/build and its data in /app/backend/data, and runs as root by default.
 
 ARG OPEN_WEBUI_VERSION=0.12.4
+
+# The studio's browser UI (frontend/, Svelte + Vite), built in a Node 20 stage: npm 11, as the
+# lock file was made with it (Vite 8 wants it).
+FROM node:20-slim AS ui
+WORKDIR /src/frontend
+RUN npm install -g npm@11 --no-audit --no-fund
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/index.html frontend/vite.config.ts frontend/svelte.config.js frontend/tsconfig.json ./
+COPY frontend/src ./src
+RUN npx vite build --outDir /ui --emptyOutDir
+
 FROM ghcr.io/open-webui/open-webui:${OPEN_WEBUI_VERSION}
 
 WORKDIR /app/image-studio
 COPY pyproject.toml README.md ./
 COPY backend ./backend
+COPY --from=ui /ui ./backend/image_studio/web
 
 # Install the studio under Open WebUI's exact pins: every distribution already in the image is
 # a constraint, so pip adds the studio's own dependencies and changes none of Open WebUI's.

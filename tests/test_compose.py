@@ -307,7 +307,8 @@ def test_dockerfiles_match_the_compose_file(stack, env):
         assert re.search(rf"^ARG {arg}={re.escape(env[arg])}$", text, re.M), f"{dockerfile.name}: default {arg}"
     owui = (ROOT / "docker/openwebui.Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM ghcr\.io/open-webui/open-webui:\$\{OPEN_WEBUI_VERSION\}$", owui, re.M)
-    for copied in re.findall(r"^COPY (.+) \S+$", owui, re.M):
+    assert "COPY --from=ui /ui ./backend/image_studio/web" in owui  # the UI, built in its own stage
+    for copied in re.findall(r"^COPY (?!--from=)(.+) \S+$", owui, re.M):
         for source in copied.split():
             assert (ROOT / source).exists(), f"openwebui.Dockerfile copies missing {source}"
     assert "pip install --no-cache-dir --constraint /tmp/open-webui-pins.txt /app/image-studio" in owui

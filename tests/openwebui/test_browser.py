@@ -51,7 +51,6 @@ def sign_in(page, url: str, email: str) -> list[str]:
 
 
 def test_a_user_opens_the_studio_from_open_webui_and_generates(openwebui, smoke_user, browser, shot):
-
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})
     ctx.set_default_timeout(30_000)
     try:
