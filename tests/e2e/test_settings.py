@@ -14,6 +14,12 @@ from tests.e2e.conftest import ADMIN_KEY
 SECRET = "sk-e2e-secret-value-123456789"
 
 
+
+def providers(page):
+    """The Providers section: its headings are the provider cards' (the Analytics section below
+    names the same providers in its chart headings once they have run jobs)."""
+    return page.get_by_role("region", name="Providers")
+
 def _config(server) -> dict:
     r = server.api(ADMIN_KEY).get("/config")
     assert r.status_code == 200, r.text
@@ -33,7 +39,7 @@ def test_admin_adds_edits_and_tests_providers(make_e2e, open_studio, shot):
     page = open_studio(server, page="settings")
     expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
     for label in ("Placeholder", "Slow placeholder", "ComfyUI (fake)"):
-        expect(page.get_by_role("heading", name=label, exact=True)).to_be_visible()
+        expect(providers(page).get_by_role("heading", name=label, exact=True)).to_be_visible()
     comfy_card = page.get_by_role("article", name="ComfyUI (fake)")
     expect(comfy_card.get_by_text("loaded", exact=True)).to_be_visible()
     expect(page.get_by_role("article", name="Placeholder").get_by_text("default", exact=True)).to_be_visible()
@@ -53,7 +59,7 @@ def test_admin_adds_edits_and_tests_providers(make_e2e, open_studio, shot):
     form.get_by_label("Delay", exact=True).fill("0.5")
     form.get_by_label("Style").select_option("detailed")
     form.get_by_role("button", name="Add provider").click()
-    expect(page.get_by_role("heading", name="Second placeholder")).to_be_visible()
+    expect(providers(page).get_by_role("heading", name="Second placeholder")).to_be_visible()
     stored = _config(server)["providers"]["place2"]
     assert stored["settings"] == {"delay": 0.5, "style": "detailed"} and stored["label"] == "Second placeholder"
 
@@ -88,7 +94,7 @@ def test_admin_adds_edits_and_tests_providers(make_e2e, open_studio, shot):
     form.get_by_label("API key *").fill(SECRET)
     form.get_by_label("Quality").select_option("high")
     form.get_by_role("button", name="Add provider").click()
-    expect(page.get_by_role("heading", name="oa", exact=True)).to_be_visible()
+    expect(providers(page).get_by_role("heading", name="oa", exact=True)).to_be_visible()
     oa = _config(server)["providers"]["oa"]
     assert oa["credentials"] == {"api_key": "••••6789"} and oa["settings"] == {"quality": "high"}
     assert SECRET not in page.content()
@@ -207,7 +213,7 @@ def test_admin_orders_the_chain_sets_default_disables_removes_and_round_trips_th
     file.write_text(json.dumps(exported))
     page.once("dialog", lambda d: d.accept())
     page.get_by_label("Import config file").set_input_files(str(file))
-    expect(page.get_by_role("heading", name="Imported placeholder")).to_be_visible()
+    expect(providers(page).get_by_role("heading", name="Imported placeholder")).to_be_visible()
     cfg = _config(server)
     assert cfg["providers"]["placeholder"]["label"] == "Imported placeholder"
     assert cfg["fallback_chain"] == ["placeholder"] and cfg["default_provider"] == "placeholder"
@@ -224,12 +230,12 @@ def test_admin_orders_the_chain_sets_default_disables_removes_and_round_trips_th
 
 def test_settings_dark_and_narrow(e2e, open_studio, shot):
     page = open_studio(e2e, page="settings", color_scheme="dark")
-    expect(page.get_by_role("heading", name="ComfyUI (fake)")).to_be_visible()
+    expect(providers(page).get_by_role("heading", name="ComfyUI (fake)")).to_be_visible()
     page.get_by_role("button", name="Edit placeholder").click()
     expect(page.get_by_role("form", name="Edit provider placeholder")).to_be_visible()
     shot(page, "settings-dark")
     narrow = open_studio(e2e, page="settings", viewport={"width": 375, "height": 800})
-    expect(narrow.get_by_role("heading", name="ComfyUI (fake)")).to_be_visible()
+    expect(providers(narrow).get_by_role("heading", name="ComfyUI (fake)")).to_be_visible()
     narrow.get_by_role("button", name="Add provider").click()
     narrow.get_by_label("Provider type").select_option("comfyui")
     expect(narrow.get_by_label("Backend 1 URL")).to_be_visible()
