@@ -6,7 +6,6 @@ others still show; a user sees it all read-only."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import USER_KEY
+from tests.providers.test_diffusers_local import hf_cache_copy
 
 CHECKPOINTS = ["sd15.safetensors", "sdxl_base.safetensors", "turbo/sd_turbo.safetensors"]
 
@@ -28,23 +28,6 @@ def _pipeline(folder: Path, weights: int) -> Path:
                                                          "_diffusers_version": "0.30.0"}))
     (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(os.urandom(weights))
     return folder
-
-
-def _hub_cache(src: Path, cache_dir: Path, repo_id: str, commit: str = "a" * 40) -> Path:
-    """``src`` laid out as the hub cache does (blobs by sha256, snapshot symlinks, refs/main)."""
-    repo = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / commit
-    for file in sorted(p for p in src.rglob("*") if p.is_file()):
-        data = file.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = snapshot / file.relative_to(src)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    return repo
 
 
 def _human(n: int) -> str:
@@ -71,7 +54,7 @@ def test_models_per_provider_sizes_filter_download_error_and_delete(make_e2e, op
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = _pipeline(tmp_path / "models" / "tiny-local", 3_000_000)
     cache = tmp_path / "hf"
-    hub = _hub_cache(_pipeline(tmp_path / "src" / "tiny-sd", 5_000_000), cache, "tiny/sd")
+    hub = hf_cache_copy(_pipeline(tmp_path / "src" / "tiny-sd", 5_000_000), cache, "tiny/sd").parents[1]
     server = make_e2e(providers={
         "placeholder": {"type": "placeholder", "label": "Placeholder"},
         "comfy": {"type": "comfyui", "label": "ComfyUI (fake)", "backends": [{"url": e2e_comfy.url}],
@@ -148,7 +131,7 @@ def test_download_shows_progress_then_lists_the_model(make_e2e, open_studio, sho
             bar.update(total // 2)
             release.wait(60)
             bar.update(total - total // 2)
-        return str(_hub_cache(src, cache, repo_id) / "snapshots" / ("a" * 40))
+        return str(hf_cache_copy(src, cache, repo_id))
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     folder = _pipeline(tmp_path / "models" / "tiny-local", 1_000)
